@@ -1,0 +1,33 @@
+"""physopt: curvature-aware scientific machine learning for PDEs on PyTorch.
+
+The public surface of the core. Implementation modules are private.
+"""
+
+from ._coordinates import CoordinateLayout as CoordinateLayout
+from ._coordinates import coordinate_layout as coordinate_layout
+from ._derivative_mode import AbstractDerivativeMode as AbstractDerivativeMode
+from ._derivative_mode import ExactMode as ExactMode
+from ._derivative_mode import available_derivative_modes as available_derivative_modes
+from ._derivative_mode import current_derivative_mode as current_derivative_mode
+from ._derivative_mode import derivative_mode as derivative_mode
+from ._derivative_mode import get_derivative_mode as get_derivative_mode
+from ._mesh import Mesh as Mesh
+from ._mesh import delaunay_mesh as delaunay_mesh
+from ._mesh import structured_mesh as structured_mesh
+from ._operators import biharmonic as biharmonic
+from ._operators import directional_derivative as directional_derivative
+from ._operators import divergence as divergence
+from ._operators import grad as grad
+from ._operators import hessian as hessian
+from ._operators import jacobian as jacobian
+from ._operators import laplacian as laplacian
+from ._operators import partial as partial
+from ._operators import time_derivative as time_derivative
+from ._sampling import SAMPLING_METHODS as SAMPLING_METHODS
+from ._sampling import unit_cube_samples as unit_cube_samples
+
+__version__ = "0.1.0"
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import PhysoptError as PhysoptError
+from ._errors import ProblemDefinitionError as ProblemDefinitionError
+from ._errors import TrainingDiverged as TrainingDiverged

@@ -1,0 +1,3 @@
+"""The problem library: importing this package registers every named problem."""
+
+from . import burgers, convection, heat, poisson  # noqa: F401

@@ -1,0 +1,237 @@
+"""The Problem API: a PDE, its domain, conditions and (optionally) its solution.
+
+Subclass :class:`Problem`, set ``domain`` (and ``time`` for an evolution
+problem), list ``conditions``, and write ``residual(u, x)`` pointwise with the
+operators of :mod:`physopt`. The engine evaluates it on many points with
+``vmap``. A point is ``x = (x_1, ..., x_d)``, or ``(x_1, ..., x_d, t)`` when
+the problem has time. ``u(x)`` is a scalar for one unknown and a vector of
+``len(unknowns)`` entries otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.func import vmap
+
+from physopt import ProblemDefinitionError, coordinate_layout
+
+from ._conditions import AbstractCondition, HardConstraint
+from ._domain import AbstractDomain, TimeInterval
+
+__all__ = ["Problem"]
+
+
+class Problem:
+    r"""Base class of every PDE problem.
+
+    Class attributes (plain attributes or properties):
+        domain: the spatial domain (:class:`Box`, :class:`Ball`, ...).
+        time: a :class:`TimeInterval` for time-dependent problems, else ``None``.
+        conditions: list of :class:`Dirichlet`, :class:`Neumann`, :class:`Periodic`,
+            :class:`Initial`, :class:`HardConstraint`.
+        unknowns: names of the unknown fields, e.g. ``("u",)`` or ``("u", "v")``.
+        parameters: defaults of the problem's parameters, e.g. ``{"beta": 30.0}``;
+            ``Problem(beta=40)`` overrides them, each becoming an attribute.
+        name: registry name (defaults to the class name).
+
+    Methods:
+        residual(u, x): the PDE residual at one point (scalar, or a vector of equations).
+        exact(x): the exact solution at one point (optional, pointwise torch).
+        reference_solution(points): a numerical reference on a batch ``(N, n)``
+            when no closed form exists (optional).
+    """
+
+    domain: ClassVar[AbstractDomain]
+    time: ClassVar[TimeInterval | None] = None
+    conditions: ClassVar[list] = []
+    unknowns: ClassVar[tuple[str, ...]] = ("u",)
+    parameters: ClassVar[dict[str, Any]] = {}
+    name: ClassVar[str | None] = None
+
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            known = ", ".join(sorted(self.parameters)) or "none"
+            raise ProblemDefinitionError(
+                f"problem '{self.problem_name}' has no parameter(s) {', '.join(unknown)}; "
+                f"its parameters are: {known}"
+            )
+        values = dict(self.parameters)
+        for key, value in params.items():
+            default = self.parameters[key]
+            if isinstance(default, bool) or not isinstance(default, (int, float)):
+                values[key] = value
+                continue
+            try:
+                values[key] = type(default)(value)
+            except (TypeError, ValueError):
+                raise ProblemDefinitionError(
+                    f"parameter {key}={value!r} of problem '{self.problem_name}' must be a "
+                    f"{type(default).__name__}"
+                ) from None
+        self.params = values
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    # ----- description -------------------------------------------------------------
+    @classmethod
+    def _class_name(cls) -> str:
+        return cls.name or cls.__name__
+
+    @property
+    def problem_name(self) -> str:
+        return self._class_name()
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @property
+    def n_space(self) -> int:
+        return self.domain.dim
+
+    @property
+    def has_time(self) -> bool:
+        return self.time is not None
+
+    @property
+    def n_coordinates(self) -> int:
+        return self.n_space + int(self.has_time)
+
+    @property
+    def n_unknowns(self) -> int:
+        return len(self.unknowns)
+
+    @property
+    def has_exact(self) -> bool:
+        return type(self).exact is not Problem.exact
+
+    @property
+    def has_reference(self) -> bool:
+        return self.has_exact or type(self).reference_solution is not Problem.reference_solution
+
+    def layout(self):
+        """Context in which operators know which coordinate is time."""
+        return coordinate_layout(self.n_space, self.has_time)
+
+    # ----- the user's part ---------------------------------------------------------
+    def residual(self, u, x):
+        raise NotImplementedError(
+            f"problem '{self.problem_name}' must define residual(self, u, x) returning the PDE residual at x"
+        )
+
+    def exact(self, x):  # pragma: no cover - marker, overridden by subclasses
+        raise NotImplementedError
+
+    def reference_solution(self, points: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    # ----- engine helpers ----------------------------------------------------------
+    def solution_at(self, points: torch.Tensor) -> torch.Tensor | None:
+        """Exact or reference solution on a batch of points, shape ``(N, n_unknowns)``; ``None`` if absent."""
+        if self.has_exact:
+            with self.layout():
+                values = vmap(self.exact)(points)
+        elif self.has_reference:
+            values = torch.as_tensor(self.reference_solution(points), dtype=points.dtype, device=points.device)
+        else:
+            return None
+        return values.reshape(points.shape[0], self.n_unknowns)
+
+    def hard_constraint(self) -> HardConstraint | None:
+        hard = [c for c in self.conditions if isinstance(c, HardConstraint)]
+        return hard[0] if hard else None
+
+    def soft_conditions(self, hard: HardConstraint | None = None) -> list[AbstractCondition]:
+        """Conditions that need loss terms, given an ansatz that enforces some kinds exactly."""
+        replaced = set(hard.replaces) if hard is not None else set()
+        return [c for c in self.conditions if not isinstance(c, HardConstraint) and c.kind not in replaced]
+
+    def validate(self) -> None:
+        """Check that the pieces fit together; raise :class:`ProblemDefinitionError` naming the fix."""
+        name = self.problem_name
+        if not isinstance(getattr(self, "domain", None), AbstractDomain):
+            raise ProblemDefinitionError(
+                f"problem '{name}' needs a `domain` (e.g. Box([0, 0], [1, 1])), got {getattr(self, 'domain', None)!r}"
+            )
+        if self.time is not None and not isinstance(self.time, TimeInterval):
+            raise ProblemDefinitionError(f"problem '{name}': `time` must be a TimeInterval or None, got {self.time!r}")
+        if not isinstance(self.unknowns, (tuple, list)) or not self.unknowns or not all(
+            isinstance(s, str) and s.isidentifier() for s in self.unknowns
+        ):
+            raise ProblemDefinitionError(f"problem '{name}': `unknowns` must be a tuple of names, got {self.unknowns!r}")
+        if type(self).residual is Problem.residual:
+            raise ProblemDefinitionError(f"problem '{name}' must define residual(self, u, x)")
+        for c in self.conditions:
+            if not isinstance(c, AbstractCondition):
+                raise ProblemDefinitionError(
+                    f"problem '{name}': {c!r} in `conditions` is not a condition "
+                    "(use Dirichlet, Neumann, Periodic, Initial or HardConstraint)"
+                )
+            if c.kind == "initial" and not self.has_time:
+                raise ProblemDefinitionError(
+                    f"problem '{name}' has an Initial condition but no `time = TimeInterval(t0, t1)`"
+                )
+            if c.kind == "periodic" and c.dim >= self.n_space:
+                raise ProblemDefinitionError(
+                    f"problem '{name}': Periodic(dim={c.dim}) but the domain has {self.n_space} dimension(s)"
+                )
+        if len([c for c in self.conditions if isinstance(c, HardConstraint)]) > 1:
+            raise ProblemDefinitionError(f"problem '{name}' lists more than one HardConstraint; combine them into one")
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        """Evaluate residual and exact at one interior point and check the shapes."""
+        name, n, m = self.problem_name, self.n_coordinates, self.n_unknowns
+        where = f"a point of its {self.n_space}-D domain" + (" plus time" if self.has_time else "")
+        x = torch.as_tensor(self.domain.sample_interior(1, "uniform", 0)[0], dtype=torch.float64)
+        if self.has_time:
+            x = torch.cat([x, torch.tensor([0.5 * (self.time.t0 + self.time.t1)], dtype=torch.float64)])
+        probe = torch.nn.Sequential(torch.nn.Linear(n, 4), torch.nn.Tanh(), torch.nn.Linear(4, m)).double()
+
+        def u(y):
+            out = probe(y)
+            return out[0] if m == 1 else out
+
+        with self.layout():
+            for label, fn in [("residual(u, x)", lambda y: self.residual(u, y))] + (
+                [("exact(x)", self.exact)] if self.has_exact else []
+            ):
+                try:
+                    value = vmap(fn)(x[None])
+                except Exception as exc:  # noqa: BLE001 - reported with context
+                    raise ProblemDefinitionError(
+                        f"problem '{name}': {label} failed on {where} (x has {n} coordinate(s)): "
+                        f"{type(exc).__name__}: {exc}. Check that it only uses x[0]..x[{n - 1}]"
+                        + (" (time is the last one)" if self.has_time else "")
+                    ) from exc
+                if not torch.is_tensor(value):
+                    raise ProblemDefinitionError(f"problem '{name}': {label} must return a torch tensor, got {type(value).__name__}")
+                if label == "exact(x)" and math.prod(value.shape[1:]) != m:
+                    raise ProblemDefinitionError(
+                        f"problem '{name}': exact(x) returns {math.prod(value.shape[1:])} value(s) per point "
+                        f"but the problem has {m} unknown(s) {tuple(self.unknowns)}"
+                    )
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.problem_name}({params})"
+
+    def error_points(self) -> torch.Tensor:
+        """Points where errors are measured, float64, shape ``(N, n_coordinates)``.
+
+        Stationary: the domain's evaluation mesh (a Halton set above 3-D).
+        Time-dependent: those points at 51 equally spaced times. Override to use
+        a benchmark's own grid.
+        """
+        space = self.domain.error_points()
+        if not self.has_time:
+            return torch.as_tensor(space, dtype=torch.float64)
+        times = self.time.slices(51)
+        grid = np.concatenate([np.column_stack([space, np.full(len(space), t)]) for t in times])
+        return torch.as_tensor(grid, dtype=torch.float64)
