@@ -31,3 +31,10 @@ from ._errors import ConfigurationError as ConfigurationError
 from ._errors import PhysoptError as PhysoptError
 from ._errors import ProblemDefinitionError as ProblemDefinitionError
 from ._errors import TrainingDiverged as TrainingDiverged
+from ._nn import ACTIVATIONS as ACTIVATIONS
+from ._nn import MLP as MLP
+from ._optimizers import LBFGS as LBFGS
+from ._optimizers import OPTIMIZERS as OPTIMIZERS
+from ._optimizers import AbstractOptimizer as AbstractOptimizer
+from ._optimizers import Adam as Adam
+from ._optimizers import parse_schedule as parse_schedule

@@ -1,0 +1,58 @@
+"""Networks for pointwise fields: a plain multilayer perceptron."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._errors import ConfigurationError
+
+__all__ = ["MLP", "ACTIVATIONS"]
+
+
+class _Sine(torch.nn.Module):
+    def forward(self, x):
+        return torch.sin(x)
+
+
+ACTIVATIONS = {
+    "tanh": torch.nn.Tanh,
+    "sin": _Sine,
+    "gelu": torch.nn.GELU,
+    "silu": torch.nn.SiLU,
+    "softplus": torch.nn.Softplus,
+    "sigmoid": torch.nn.Sigmoid,
+}
+
+
+class MLP(torch.nn.Module):
+    r"""Fully connected network :math:`\mathbb{R}^{n} \to \mathbb{R}^{m}`, ``depth`` hidden layers of ``width``.
+
+    Works on one point ``(n,)`` or a batch ``(..., n)``. Weights are Glorot-normal,
+    biases zero — smooth activations only, since PDE residuals differentiate it.
+    """
+
+    def __init__(self, n_in: int, n_out: int, width: int = 32, depth: int = 3, activation: str = "tanh"):
+        super().__init__()
+        for label, value, low in (("n_in", n_in, 1), ("n_out", n_out, 1), ("width", width, 1), ("depth", depth, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ConfigurationError(f"MLP {label} must be an integer >= {low}, got {value!r}")
+        if activation not in ACTIVATIONS:
+            raise ConfigurationError(
+                f"unknown activation '{activation}'; choose one of: {', '.join(ACTIVATIONS)}"
+            )
+        sizes = [n_in] + [width] * depth + [n_out]
+        layers: list[torch.nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            linear = torch.nn.Linear(a, b)
+            torch.nn.init.normal_(linear.weight, std=math.sqrt(2.0 / (a + b)))
+            torch.nn.init.zeros_(linear.bias)
+            layers.append(linear)
+            if i < len(sizes) - 2:
+                layers.append(ACTIVATIONS[activation]())
+        self.layers = torch.nn.Sequential(*layers)
+        self.n_in, self.n_out = n_in, n_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

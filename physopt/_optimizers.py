@@ -1,0 +1,165 @@
+"""Optimizers behind one interface, and hybrid schedules such as ``adam+lbfgs``.
+
+Every optimizer takes a ``closure`` that zeroes gradients, computes the loss,
+calls ``backward`` and returns the loss. ``step`` returns the loss at the
+start of the step. An optimizer that can make no more progress says why in
+``stop_reason`` instead of returning silently (the classic L-BFGS trap).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Callable
+
+import torch
+
+from ._errors import ConfigurationError
+
+__all__ = ["AbstractOptimizer", "Adam", "LBFGS", "OPTIMIZERS", "parse_schedule"]
+
+Closure = Callable[[], torch.Tensor]
+
+
+class AbstractOptimizer(abc.ABC):
+    """A first- or second-order optimizer over a list of parameter tensors."""
+
+    name: str = "abstract"
+
+    def __init__(self, params):
+        self.params = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ConfigurationError(f"{self.name}: no trainable parameters")
+        self.stop_reason: str | None = None
+
+    @abc.abstractmethod
+    def step(self, closure: Closure) -> float:
+        """Take one step; return the loss before it."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict: ...
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class Adam(AbstractOptimizer):
+    r"""Adam with an optional exponential learning-rate decay from ``lr`` to ``lr_final`` over ``steps``."""
+
+    name = "adam"
+
+    def __init__(self, params, lr: float = 1e-3, lr_final: float | None = None, steps: int = 1, betas=(0.9, 0.999)):
+        super().__init__(params)
+        if not lr > 0:
+            raise ConfigurationError(f"adam: learning rate must be positive, got {lr!r}")
+        self.torch_optimizer = torch.optim.Adam(self.params, lr=lr, betas=betas)
+        gamma = 1.0 if lr_final is None else (lr_final / lr) ** (1.0 / max(steps, 1))
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.torch_optimizer, gamma=gamma)
+
+    def step(self, closure):
+        loss = self.torch_optimizer.step(closure)
+        self.scheduler.step()
+        return float(loss)
+
+    def state_dict(self):
+        return {"optimizer": self.torch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state):
+        self.torch_optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+class LBFGS(AbstractOptimizer):
+    r"""L-BFGS with a strong-Wolfe line search; one ``step`` is one quasi-Newton iteration.
+
+    Stops (``stop_reason``) when the loss has not decreased by more than
+    ``rtol`` relative for ``patience`` consecutive steps, or when the gradient
+    vanishes — never silently.
+    """
+
+    name = "lbfgs"
+
+    def __init__(self, params, lr: float = 1.0, history_size: int = 50, max_line_search: int = 25, rtol: float = 1e-14, patience: int = 5):
+        super().__init__(params)
+        self.torch_optimizer = torch.optim.LBFGS(
+            self.params,
+            lr=lr,
+            max_iter=1,
+            # torch bounds the line search by max_eval - evals so far; its default
+            # (max_iter * 5 // 4 = 1 here) would make every search fail with t = 0.
+            max_eval=max_line_search + 1,
+            history_size=history_size,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
+        self.rtol, self.patience = rtol, patience
+        self._stalled = 0
+        self._last = math.inf
+
+    def step(self, closure):
+        loss = float(self.torch_optimizer.step(closure))
+        grad_max = max(float(p.grad.abs().max()) for p in self.params if p.grad is not None)
+        if grad_max == 0.0:
+            self.stop_reason = "lbfgs: gradient is exactly zero (a stationary point)"
+        step_length = self.torch_optimizer.state[self.params[0]].get("t")
+        if step_length is not None and float(step_length) == 0.0:
+            self._stalled += 1  # the line search found no decrease along the quasi-Newton direction
+        if not math.isfinite(loss):
+            return loss
+        if self._last - loss <= self.rtol * abs(self._last):
+            self._stalled += 1
+        else:
+            self._stalled = 0
+        self._last = min(self._last, loss)
+        if self._stalled >= self.patience:
+            self.stop_reason = (
+                f"lbfgs: loss decreased by less than {self.rtol:g} (relative) in {self.patience} "
+                f"consecutive iterations (converged to the resolution of the dtype, or stalled)"
+            )
+        return loss
+
+    def state_dict(self):
+        return {"optimizer": self.torch_optimizer.state_dict(), "last": self._last, "stalled": self._stalled}
+
+    def load_state_dict(self, state):
+        self.torch_optimizer.load_state_dict(state["optimizer"])
+        self._last, self._stalled = state["last"], state["stalled"]
+
+
+OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {"adam": Adam, "lbfgs": LBFGS}
+_DEFAULT_SPLIT = {"adam+lbfgs": (("adam", 0.5), ("lbfgs", 0.5))}
+
+
+def parse_schedule(spec: str, steps: int) -> list[tuple[str, int]]:
+    """Turn an optimizer spec into phases ``[(name, steps), ...]``.
+
+    ``"adam"`` runs all ``steps`` with Adam; ``"adam+lbfgs"`` splits them in half;
+    ``"adam:2000,lbfgs:500"`` gives each phase its own count (``steps`` ignored).
+    """
+    if not isinstance(steps, int) or steps < 0:
+        raise ConfigurationError(f"steps must be an integer >= 0, got {steps!r}")
+    spec = spec.strip().lower()
+    choices = ", ".join(list(OPTIMIZERS) + list(_DEFAULT_SPLIT)) + ", or phases like adam:2000,lbfgs:500"
+    if spec in _DEFAULT_SPLIT:
+        phases = _DEFAULT_SPLIT[spec]
+        first = int(round(steps * phases[0][1]))
+        return [(phases[0][0], first), (phases[1][0], steps - first)]
+    if spec in OPTIMIZERS:
+        return [(spec, steps)]
+    phases = []
+    for part in spec.split(","):
+        name, _, count = part.partition(":")
+        name = name.strip()
+        if name not in OPTIMIZERS:
+            raise ConfigurationError(f"unknown optimizer '{name}'; choose one of: {choices}")
+        try:
+            n = int(count)
+            if n < 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigurationError(
+                f"optimizer phase '{part}' needs a step count, like '{name}:1000'"
+            ) from None
+        phases.append((name, n))
+    return phases

@@ -1,0 +1,70 @@
+"""Solver options: typed dataclasses that validate themselves and parse CLI strings."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from physopt import ConfigurationError
+
+__all__ = ["AbstractOptions"]
+
+
+@dataclasses.dataclass
+class AbstractOptions:
+    """Base of every solver's options dataclass."""
+
+    @classmethod
+    def field_types(cls) -> dict[str, type]:
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_strings(cls, values: dict[str, str], base: "AbstractOptions | None" = None) -> "AbstractOptions":
+        """Options from ``{name: text}`` (as given on the command line), converted to each field's type."""
+        types = cls.field_types()
+        parsed = {}
+        for key, text in values.items():
+            name = key.replace("-", "_")
+            if name not in types:
+                raise ConfigurationError(
+                    f"unknown option '{key}' for this solver; options are: {', '.join(types)}"
+                )
+            kind = types[name]
+            try:
+                if kind is bool:
+                    low = str(text).lower()
+                    if low not in ("1", "0", "true", "false", "yes", "no"):
+                        raise ValueError
+                    parsed[name] = low in ("1", "true", "yes")
+                elif kind is int:
+                    parsed[name] = int(text)
+                else:
+                    parsed[name] = kind(text)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"option {key}={text!r} must be a {kind.__name__}") from None
+        out = dataclasses.replace(base or cls(), **parsed)
+        out.validate()
+        return out
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        for name, kind in self.field_types().items():
+            value = getattr(self, name)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, name, value)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigurationError(f"option {name}={value!r} must be a {kind.__name__}")
+
+    def check_choice(self, name: str, choices) -> None:
+        value = getattr(self, name)
+        if value not in choices:
+            raise ConfigurationError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
+
+    def check_range(self, name: str, low) -> None:
+        value = getattr(self, name)
+        if value < low:
+            raise ConfigurationError(f"option {name} must be >= {low}, got {value}")

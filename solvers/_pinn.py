@@ -1,0 +1,354 @@
+r"""Physics-informed neural networks.
+
+Minimises the mean squared PDE residual at collocation points plus one mean
+squared term per condition,
+
+.. math::
+    L(\theta) = \frac{1}{N}\sum_i |r(u_\theta, x_i)|^2
+              + \sum_c \frac{w_c}{N_c}\sum_j |b_c(u_\theta, y_j)|^2 ,
+
+with conditions either as such penalties (``bc="soft"``) or built into the
+network (``bc="hard"``: :math:`u = g + B\,N_\theta`, :math:`B = 0` on the boundary;
+``bc="auto"``, the default, does that where the conditions allow it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.func import vmap
+
+from physopt import (
+    MLP,
+    SAMPLING_METHODS,
+    ConfigurationError,
+    ProblemDefinitionError,
+    derivative_mode,
+    get_derivative_mode,
+    parse_schedule,
+    partial,
+    time_derivative,
+    unit_cube_samples,
+)
+from problems import Box, HardConstraint, Problem
+
+from ._options import AbstractOptions
+from ._solution import Solution, error_function
+from ._training import (
+    Callback,
+    Checkpointer,
+    NaNGuard,
+    TargetError,
+    TrainingState,
+    train,
+)
+
+__all__ = ["PINN", "PINNOptions"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclasses.dataclass
+class PINNOptions(AbstractOptions):
+    """Options of the PINN solver (every one is also a CLI flag or ``--set key=value``)."""
+
+    width: int = 32
+    depth: int = 3
+    activation: str = "tanh"
+    points: int = 1024
+    boundary_points: int = 256
+    sampling: str = "sobol"
+    resample_every: int = 0
+    bc: str = "auto"
+    optimizer: str = "adam+lbfgs"
+    steps: int = 2000
+    lr: float = 1e-3
+    lr_final: float = 1e-4
+    dtype: str = "float64"
+    device: str = "cpu"
+    seed: int = 0
+    derivatives: str = "exact"
+    error_every: int = 100
+    target_error: float = 0.0
+    checkpoint_every: int = 500
+
+    def validate(self):
+        super().validate()
+        self.check_choice("sampling", SAMPLING_METHODS)
+        self.check_choice("bc", ("auto", "soft", "hard"))
+        self.check_choice("dtype", tuple(DTYPES))
+        for name in ("points", "boundary_points"):
+            self.check_range(name, 1)
+        for name in ("width", "depth"):
+            self.check_range(name, 1)
+        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed"):
+            self.check_range(name, 0)
+        if not self.lr > 0 or not self.lr_final > 0:
+            raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
+        parse_schedule(self.optimizer, self.steps)
+        get_derivative_mode(self.derivatives)
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigurationError(
+                f"device '{self.device}' requested but this torch has no CUDA; use --device cpu or install a CUDA build of torch (see README)"
+            )
+
+
+class _Batch:
+    """Collocation points of one sampling round, as tensors."""
+
+    def __init__(self):
+        self.interior: torch.Tensor | None = None
+        self.conditions: list[dict] = []
+
+
+class PINN:
+    """Physics-informed neural network solver.
+
+    Args:
+        problem: a :class:`problems.Problem` instance.
+        options: :class:`PINNOptions` or keyword overrides of them.
+    """
+
+    name = "pinn"
+    Options = PINNOptions
+
+    def __init__(self, problem: Problem, options: PINNOptions | None = None, **overrides):
+        if not isinstance(problem, Problem):
+            raise ProblemDefinitionError(f"PINN needs a Problem instance, got {problem!r}")
+        problem.validate()
+        self.problem = problem
+        self.options = dataclasses.replace(options or PINNOptions(), **overrides)
+        self.options.validate()
+        o = self.options
+        self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
+        torch.manual_seed(o.seed)
+        self.model = MLP(problem.n_coordinates, problem.n_unknowns, o.width, o.depth, o.activation).to(
+            dtype=self.dtype, device=self.device
+        )
+        self.hard = problem.hard_constraint()
+        if self.hard is None and o.bc == "hard":
+            self.hard = self._automatic_ansatz()
+        elif self.hard is None and o.bc == "auto":
+            try:  # exact boundary/initial values where an ansatz can be built, penalties otherwise
+                self.hard = self._automatic_ansatz()
+            except ConfigurationError:
+                self.hard = None
+        self.soft = problem.soft_conditions(self.hard)
+        self.rng = np.random.default_rng(o.seed)
+        self.batch = self.sample()
+
+    # ----- the field ----------------------------------------------------------------
+    def network_field(self, x):
+        out = self.model(x)
+        return out[0] if self.problem.n_unknowns == 1 else out
+
+    def field(self, x):
+        """The solution at one point: the network, through the hard-constraint ansatz if any."""
+        if self.hard is None:
+            return self.network_field(x)
+        return self.hard.ansatz(x, self.network_field(x))
+
+    def _automatic_ansatz(self) -> HardConstraint:
+        p = self.problem
+        dirichlet = [c for c in p.conditions if c.kind == "dirichlet"]
+        initial = [c for c in p.conditions if c.kind == "initial" and c.order == 0]
+        if any(c.where is not None for c in dirichlet) or len(dirichlet) > 1:
+            raise ConfigurationError(
+                "--bc hard builds an ansatz for one Dirichlet condition on the whole boundary; this problem "
+                "restricts it with `where`. Use --bc soft, or add a HardConstraint to the problem"
+            )
+        if not dirichlet and not initial:
+            raise ConfigurationError(
+                "--bc hard needs a Dirichlet condition on the whole boundary or an Initial condition; use --bc soft"
+            )
+        g = dirichlet[0].value if dirichlet else None
+        u0 = initial[0].value if initial else None
+        domain, time_interval = p.domain, p.time
+        n = p.n_space
+
+        def ansatz(x, net):
+            space = x[:n]
+            if u0 is None:
+                return g(x) + domain.boundary_factor(space) * net
+            t0 = time_interval.t0
+            lag = (x[n] - t0) / time_interval.length
+            if g is None:
+                return u0(space) + lag * net
+            x_at_t0 = torch.cat([space, torch.full_like(x[n:], t0)])
+            return g(x) + u0(space) - g(x_at_t0) + lag * domain.boundary_factor(space) * net
+
+        replaces = (("dirichlet",) if g is not None else ()) + (("initial",) if u0 is not None else ())
+        return HardConstraint(ansatz, replaces=replaces)
+
+    # ----- sampling -----------------------------------------------------------------
+    def _tensor(self, array) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array), dtype=self.dtype, device=self.device)
+
+    def _space_time(self, n: int, n_unit_space: int, mapper) -> tuple[np.ndarray, ...]:
+        p, o = self.problem, self.options
+        unit = unit_cube_samples(n, n_unit_space + int(p.has_time), o.sampling, self.rng)[:n]
+        mapped = mapper(unit[:, :n_unit_space])
+        if not isinstance(mapped, tuple):
+            mapped = (mapped,)
+        if p.has_time:
+            t = p.time.map(unit[:, n_unit_space:])
+            mapped = (np.column_stack([mapped[0], t]),) + mapped[1:]
+        return mapped
+
+    def sample(self) -> _Batch:
+        """Draw collocation points for the residual and each soft condition."""
+        p, o = self.problem, self.options
+        d = p.domain
+        batch = _Batch()
+        batch.interior = self._tensor(self._space_time(o.points, d.n_unit_interior, d.map_interior)[0])
+        for c in self.soft:
+            entry = {"condition": c}
+            if c.kind in ("dirichlet", "neumann"):
+                points, normals = self._boundary_points(c)
+                entry["points"], entry["normals"] = self._tensor(points), self._tensor(normals)
+            elif c.kind == "initial":
+                space = d.map_interior(unit_cube_samples(o.boundary_points, d.n_unit_interior, o.sampling, self.rng)[: o.boundary_points])
+                entry["points"] = self._tensor(np.column_stack([space, np.full(len(space), p.time.t0)]))
+            elif c.kind == "periodic":
+                if not isinstance(d, Box):
+                    raise ProblemDefinitionError(f"Periodic needs a Box domain, problem '{p.problem_name}' has {d!r}")
+                others = [j for j in range(d.dim) if j != c.dim]
+
+                def face(unit, c=c, others=others):
+                    pts = np.empty((len(unit), d.dim))
+                    pts[:, c.dim] = d.lo[c.dim]
+                    for k, j in enumerate(others):
+                        pts[:, j] = d.lo[j] + unit[:, k] * d.lengths[j]
+                    return pts
+
+                low = self._space_time(o.boundary_points, len(others), face)[0]
+                high = low.copy()
+                high[:, c.dim] = d.hi[c.dim]
+                entry["points"], entry["partner"] = self._tensor(low), self._tensor(high)
+            batch.conditions.append(entry)
+        return batch
+
+    def _boundary_points(self, c):
+        p, o = self.problem, self.options
+        d = p.domain
+        want = o.boundary_points
+        if c.where is None:
+            return self._space_time(want, d.n_unit_boundary, d.map_boundary)
+        points, normals = self._space_time(8 * want, d.n_unit_boundary, d.map_boundary)
+        mask = np.asarray(c.where(points), dtype=bool).reshape(-1)
+        if mask.shape[0] != points.shape[0]:
+            raise ProblemDefinitionError(f"{c!r}: `where` must return one boolean per point, got shape {mask.shape}")
+        if not mask.any():
+            raise ProblemDefinitionError(
+                f"{c!r}: `where` selects none of the boundary points; check the predicate "
+                "(compare coordinates with np.isclose, not ==, when in doubt)"
+            )
+        return points[mask][:want], normals[mask][:want]
+
+    # ----- loss ---------------------------------------------------------------------
+    def _condition_residual(self, entry) -> torch.Tensor:
+        c, u, x = entry["condition"], self.field, entry["points"]
+        if c.kind == "dirichlet":
+            return vmap(lambda y: u(y) - c.value(y))(x)
+        if c.kind == "neumann":
+            n = self.problem.n_space
+
+            def flux(y, normal):
+                grad_u = torch.stack([partial(u, i)(y) for i in range(n)], -1)
+                return (grad_u * normal).sum(-1) - c.value(y)
+
+            return vmap(flux)(x, entry["normals"])
+        if c.kind == "initial":
+            n = self.problem.n_space
+            f = u if c.order == 0 else time_derivative(u, c.order)
+            return vmap(lambda y: f(y) - c.value(y[:n]))(x)
+        if c.kind == "periodic":
+            diff = vmap(u)(x) - vmap(u)(entry["partner"])
+            if c.derivative:
+                du = partial(u, c.dim)
+                diff = torch.cat([diff.reshape(len(x), -1), (vmap(du)(x) - vmap(du)(entry["partner"])).reshape(len(x), -1)], -1)
+            return diff
+        raise ProblemDefinitionError(f"no loss for condition kind '{c.kind}'")
+
+    def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its terms on the current collocation points."""
+        p = self.problem
+        with p.layout(), derivative_mode(self.options.derivatives):
+            r = vmap(lambda x: p.residual(self.field, x))(self.batch.interior)
+            terms = {"residual": r.pow(2).reshape(len(r), -1).sum(-1).mean()}
+            counts: dict[str, int] = {}
+            for entry in self.batch.conditions:
+                c = entry["condition"]
+                counts[c.kind] = counts.get(c.kind, 0) + 1
+                key = c.kind if counts[c.kind] == 1 else f"{c.kind}_{counts[c.kind]}"
+                b = self._condition_residual(entry)
+                terms[key] = c.weight * b.pow(2).reshape(len(b), -1).sum(-1).mean()
+        total = sum(terms.values())
+        return total, terms
+
+    # ----- solve --------------------------------------------------------------------
+    def optimizer_options(self, name: str, steps: int) -> dict:
+        o = self.options
+        if name == "adam":
+            return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
+        return {}
+
+    def make_state(self, checkpoint: dict | None = None) -> TrainingState:
+        phases = parse_schedule(self.options.optimizer, self.options.steps)
+        state = TrainingState(self.model, phases)
+        if checkpoint is not None:
+            self.model.load_state_dict(checkpoint["model"])
+            saved = [tuple(x) for x in checkpoint["phases"]]
+            if saved != [tuple(x) for x in phases]:
+                raise ConfigurationError(
+                    f"cannot resume: the checkpoint's optimizer schedule {saved} differs from the requested {phases}"
+                )
+            state.step, state.phase_index = int(checkpoint["step"]), int(checkpoint["phase_index"])
+            state.optimizer_state, state.elapsed = checkpoint["optimizer"], float(checkpoint["elapsed"])
+            rng_state = checkpoint.get("numpy_rng")
+            if rng_state is not None:
+                self.rng.bit_generator.state = _decode_rng(rng_state)
+            self.batch = self.sample()
+        return state
+
+    def solve(self, callbacks: list[Callback] = (), checkpoint_path=None, checkpoint: dict | None = None) -> Solution:
+        """Train and return the :class:`Solution`.
+
+        Args:
+            callbacks: extra callbacks (progress bar, metrics writer, ...).
+            checkpoint_path: where to save checkpoints (none if ``None``).
+            checkpoint: a loaded checkpoint to resume from.
+        """
+        o = self.options
+        state = self.make_state(checkpoint)
+        cbs = [NaNGuard(), *callbacks]
+        if o.target_error > 0:
+            cbs.append(TargetError(o.target_error))
+        if checkpoint_path is not None:
+            cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every, extra=lambda: {"numpy_rng": _encode_rng(self.rng)}))
+
+        def before_step(step):
+            if o.resample_every and step > 0 and step % o.resample_every == 0:
+                self.batch = self.sample()
+
+        error_fn = error_function(self.problem, self.field, self.dtype, self.device)
+        train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step)
+        info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
+        if state.last is not None:
+            info["final_loss"] = state.last.loss
+        return Solution(self.problem, self.model, self.field, info)
+
+
+def _encode_rng(rng: np.random.Generator) -> dict:
+    s = rng.bit_generator.state
+    return {"bit_generator": s["bit_generator"], "state": str(s["state"]["state"]), "inc": str(s["state"]["inc"]),
+            "has_uint32": s["has_uint32"], "uinteger": s["uinteger"]}
+
+
+def _decode_rng(d: dict) -> dict:
+    return {"bit_generator": d["bit_generator"], "state": {"state": int(d["state"]), "inc": int(d["inc"])},
+            "has_uint32": d["has_uint32"], "uinteger": d["uinteger"]}
