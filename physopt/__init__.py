@@ -38,3 +38,11 @@ from ._optimizers import OPTIMIZERS as OPTIMIZERS
 from ._optimizers import AbstractOptimizer as AbstractOptimizer
 from ._optimizers import Adam as Adam
 from ._optimizers import parse_schedule as parse_schedule
+from ._fields import FieldSet as FieldSet
+from ._fields import read_manifest as read_manifest
+from ._fields import write_field_sets as write_field_sets
+from ._run_directory import RunDirectory as RunDirectory
+from ._run_directory import write_json_atomic as write_json_atomic
+from ._viz import render_field as render_field
+from ._viz import render_panels as render_panels
+from ._viz import render_run as render_run

@@ -1,9 +1,9 @@
 """Derivative modes: how the pointwise differential operators are computed.
 
 A problem never names a mode; the solver run selects one with
-:func:`derivative_mode`, and every operator (``grad``, ``laplacian``, ...)
-asks :func:`current_derivative_mode` for the primitives it needs. ``"exact"``
-(``torch.func``: reverse mode for first derivatives, forward-over-reverse for
+:func:`derivative_mode`, and every operator (grad, laplacian, ...)
+asks :func:`current_derivative_mode` for the primitives it needs. "exact"
+(torch.func: reverse mode for first derivatives, forward-over-reverse for
 second, nested forward mode for higher partials) is the default. Taylor-mode
 and stochastic (STDE) modes register here as further subclasses of
 :class:`AbstractDerivativeMode`.
@@ -32,36 +32,36 @@ Field = Callable[[torch.Tensor], torch.Tensor]
 
 
 class AbstractDerivativeMode(abc.ABC):
-    """Computes derivatives of a pointwise field ``u: R^n -> R^{out}`` at one point.
+    """Computes derivatives of a pointwise field u: R^n -> R^{out} at one point.
 
-    Every method returns a new pointwise callable. ``dims`` are coordinate
-    indices; results keep ``u``'s output shape in front.
+    Every method returns a new pointwise callable. dims are coordinate
+    indices; results keep u's output shape in front.
     """
 
     name: str = "abstract"
 
     @abc.abstractmethod
     def jacobian(self, u: Field) -> Field:
-        r"""``x -> \partial u / \partial x``, shape ``out + (n,)``."""
+        r"""x -> \partial u / \partial x, shape out + (n,)."""
 
     @abc.abstractmethod
     def hessian(self, u: Field) -> Field:
-        r"""``x -> \partial^2 u / \partial x^2``, shape ``out + (n, n)``."""
+        r"""x -> \partial^2 u / \partial x^2, shape out + (n, n)."""
 
     @abc.abstractmethod
     def directional(self, u: Field, v: torch.Tensor) -> Field:
-        r"""``x -> \nabla u(x) \cdot v`` (one directional derivative), shape ``out``."""
+        r"""x -> \nabla u(x) \cdot v (one directional derivative), shape out."""
 
     @abc.abstractmethod
     def laplacian(self, u: Field, dims: tuple[int, ...]) -> Field:
-        r"""``x -> \sum_{i \in dims} \partial^2 u / \partial x_i^2``, shape ``out``."""
+        r"""x -> \sum_{i \in dims} \partial^2 u / \partial x_i^2, shape out."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 class ExactMode(AbstractDerivativeMode):
-    """Exact derivatives on ``torch.func`` (reverse, forward-over-reverse, nested forward)."""
+    """Exact derivatives on torch.func (reverse, forward-over-reverse, nested forward)."""
 
     name = "exact"
 
@@ -131,13 +131,13 @@ _CURRENT: contextvars.ContextVar[AbstractDerivativeMode] = contextvars.ContextVa
 
 
 def current_derivative_mode() -> AbstractDerivativeMode:
-    """The mode the operators use right now (``exact`` unless a block says otherwise)."""
+    """The mode the operators use right now (exact unless a block says otherwise)."""
     return _CURRENT.get()
 
 
 @contextlib.contextmanager
 def derivative_mode(mode: str | AbstractDerivativeMode):
-    """Compute all operators inside the block with ``mode``."""
+    """Compute all operators inside the block with mode."""
     token = _CURRENT.set(get_derivative_mode(mode))
     try:
         yield

@@ -1,9 +1,9 @@
-"""Optimizers behind one interface, and hybrid schedules such as ``adam+lbfgs``.
+"""Optimizers behind one interface, and hybrid schedules such as adam+lbfgs.
 
-Every optimizer takes a ``closure`` that zeroes gradients, computes the loss,
-calls ``backward`` and returns the loss. ``step`` returns the loss at the
+Every optimizer takes a closure that zeroes gradients, computes the loss,
+calls backward and returns the loss. step returns the loss at the
 start of the step. An optimizer that can make no more progress says why in
-``stop_reason`` instead of returning silently (the classic L-BFGS trap).
+stop_reason instead of returning silently (the classic L-BFGS trap).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class AbstractOptimizer(abc.ABC):
 
 
 class Adam(AbstractOptimizer):
-    r"""Adam with an optional exponential learning-rate decay from ``lr`` to ``lr_final`` over ``steps``."""
+    r"""Adam with an optional exponential learning-rate decay from lr to lr_final over steps."""
 
     name = "adam"
 
@@ -70,10 +70,10 @@ class Adam(AbstractOptimizer):
 
 
 class LBFGS(AbstractOptimizer):
-    r"""L-BFGS with a strong-Wolfe line search; one ``step`` is one quasi-Newton iteration.
+    r"""L-BFGS with a strong-Wolfe line search; one step is one quasi-Newton iteration.
 
-    Stops (``stop_reason``) when the loss has not decreased by more than
-    ``rtol`` relative for ``patience`` consecutive steps, or when the gradient
+    Stops (stop_reason) when the loss has not decreased by more than
+    rtol relative for patience consecutive steps, or when the gradient
     vanishes — never silently.
     """
 
@@ -132,10 +132,10 @@ _DEFAULT_SPLIT = {"adam+lbfgs": (("adam", 0.5), ("lbfgs", 0.5))}
 
 
 def parse_schedule(spec: str, steps: int) -> list[tuple[str, int]]:
-    """Turn an optimizer spec into phases ``[(name, steps), ...]``.
+    """Turn an optimizer spec into phases [(name, steps), ...].
 
-    ``"adam"`` runs all ``steps`` with Adam; ``"adam+lbfgs"`` splits them in half;
-    ``"adam:2000,lbfgs:500"`` gives each phase its own count (``steps`` ignored).
+    "adam" runs all steps with Adam; "adam+lbfgs" splits them in half;
+    "adam:2000,lbfgs:500" gives each phase its own count (steps ignored).
     """
     if not isinstance(steps, int) or steps < 0:
         raise ConfigurationError(f"steps must be an integer >= 0, got {steps!r}")

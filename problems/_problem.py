@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.func import vmap
 
-from physopt import ProblemDefinitionError, coordinate_layout
+from physopt import ProblemDefinitionError, coordinate_layout, structured_mesh
 
 from ._conditions import AbstractCondition, HardConstraint
 from ._domain import AbstractDomain, TimeInterval
@@ -235,3 +235,50 @@ class Problem:
         times = self.time.slices(51)
         grid = np.concatenate([np.column_stack([space, np.full(len(space), t)]) for t in times])
         return torch.as_tensor(grid, dtype=torch.float64)
+
+    def evaluation_meshes(self, n_times: int = 6) -> list[dict]:
+        """Meshes on which solutions are written and drawn.
+
+        Each entry holds ``mesh`` (a :class:`physopt.Mesh` in display coordinates,
+        at most 3-D), ``points`` (the same nodes in the problem's coordinates,
+        ``(N, n_coordinates)``), ``time`` and ``axis_labels``:
+
+        - stationary, up to 3-D: the domain's mesh;
+        - stationary, above 3-D: the 2-D slice through the centre in ``x0, x1``;
+        - 1-D in space with time: one structured ``(x, t)`` mesh;
+        - 2-D/3-D in space with time: the spatial mesh at ``n_times`` times.
+        """
+        d = self.domain
+        n = self.n_space
+        labels = ("x", "y", "z")[:n] if n <= 3 else ("x0", "x1")
+        if not self.has_time:
+            if n <= 3:
+                mesh = d.evaluation_mesh()
+                return [{"mesh": mesh, "points": mesh.points, "time": None, "axis_labels": labels}]
+            return [self._slice_mesh(None)]
+        if n == 1:
+            lo, hi = d.bounds
+            mesh = structured_mesh([lo[0], self.time.t0], [hi[0], self.time.t1], [401, 201])
+            return [{"mesh": mesh, "points": mesh.points, "time": None, "axis_labels": ("x", "t")}]
+        out = []
+        for t in self.time.slices(n_times):
+            if n <= 3:
+                mesh = d.evaluation_mesh()
+                pts = np.column_stack([mesh.points, np.full(len(mesh.points), t)])
+                out.append({"mesh": mesh, "points": pts, "time": float(t), "axis_labels": labels})
+            else:
+                out.append(self._slice_mesh(float(t)))
+        return out
+
+    def _slice_mesh(self, t: float | None) -> dict:
+        lo, hi = self.domain.bounds
+        centre = (lo + hi) / 2
+        mesh = structured_mesh(lo[:2], hi[:2], 81)
+        full = np.tile(centre, (len(mesh.points), 1))
+        full[:, :2] = mesh.points
+        inside = self.domain.contains(full)
+        mesh.cells = mesh.cells[inside[mesh.cells].all(axis=1)]
+        mesh.shape = None
+        if t is not None:
+            full = np.column_stack([full, np.full(len(full), t)])
+        return {"mesh": mesh, "points": full, "time": t, "axis_labels": ("x0", "x1")}
