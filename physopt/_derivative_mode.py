@@ -17,7 +17,7 @@ import contextvars
 from typing import Callable
 
 import torch
-from torch.func import jacfwd, jacrev, jvp, vmap
+from torch.func import jacrev, jvp
 
 __all__ = [
     "AbstractDerivativeMode",
@@ -61,7 +61,7 @@ class AbstractDerivativeMode(abc.ABC):
 
 
 class ExactMode(AbstractDerivativeMode):
-    """Exact derivatives on torch.func (reverse, forward-over-reverse, nested forward)."""
+    """Exact derivatives on torch.func (reverse mode; nested forward mode for partials)."""
 
     name = "exact"
 
@@ -69,7 +69,9 @@ class ExactMode(AbstractDerivativeMode):
         return jacrev(u)
 
     def hessian(self, u):
-        return jacfwd(jacrev(u))
+        # reverse-over-reverse: under vmap on CPU it measured ~1.5x faster than
+        # jacfwd(jacrev) for small networks (see benchmarks/derivatives.py)
+        return jacrev(jacrev(u))
 
     def directional(self, u, v):
         def du(x):
@@ -78,18 +80,14 @@ class ExactMode(AbstractDerivativeMode):
         return du
 
     def laplacian(self, u, dims):
-        grad_u = jacrev(u)
+        hess = jacrev(jacrev(u))
 
         def lap(x):
-            basis = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)[list(dims)]
-
-            def second(v):  # d/dv of (grad u) -> out + (n,)
-                return jvp(grad_u, (x,), (v,))[1]
-
-            columns = vmap(second)(basis)  # (k,) + out + (n,)
-            index = torch.as_tensor(list(dims), device=x.device)
-            picked = columns.index_select(-1, index)  # (k,) + out + (k,)
-            return torch.diagonal(picked.movedim(0, -2), dim1=-2, dim2=-1).sum(-1)
+            h = hess(x)  # out + (n, n)
+            diag = torch.diagonal(h, dim1=-2, dim2=-1)
+            if len(dims) == x.shape[-1]:
+                return diag.sum(-1)
+            return diag.index_select(-1, torch.as_tensor(list(dims), device=x.device)).sum(-1)
 
         return lap
 

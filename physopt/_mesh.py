@@ -78,6 +78,10 @@ def structured_mesh(lo, hi, n) -> Mesh:
                 path.append(tuple(step))
             tets.append(np.stack([corner[p] for p in path], -1))
         cells = np.concatenate(tets)
+        # half of the Kuhn tetrahedra come out negatively oriented: swap two vertices
+        e = points[cells[:, 1:]] - points[cells[:, :1]]
+        negative = np.linalg.det(e) < 0
+        cells[negative, 1], cells[negative, 2] = cells[negative, 2], cells[negative, 1].copy()
     return Mesh(points, _SIMPLEX[dim], cells.astype(np.int64), tuple(int(k) for k in n))
 
 

@@ -38,12 +38,16 @@ __all__ = [
 Field = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _dims(x: torch.Tensor, dims: Sequence[int] | None) -> tuple[int, ...]:
+def _check_point(x: torch.Tensor) -> None:
     if x.ndim != 1:
         raise ValueError(
             f"operators act on one point at a time (shape (n,)), got shape {tuple(x.shape)}; "
             "evaluate many points with torch.func.vmap"
         )
+
+
+def _dims(x: torch.Tensor, dims: Sequence[int] | None) -> tuple[int, ...]:
+    _check_point(x)
     n = x.shape[0]
     if dims is None:
         return space_dims_for(n)
@@ -118,11 +122,16 @@ def directional_derivative(u: Field, v: torch.Tensor | Sequence[float], order: i
     if order < 0:
         raise ValueError(f"order must be >= 0, got {order}")
     v = torch.as_tensor(v)
-    f = u
-    mode = current_derivative_mode()
-    for _ in range(order):
-        f = mode.directional(f, v)
-    return f
+
+    def dv(x):
+        _check_point(x)
+        f = u
+        mode = current_derivative_mode()
+        for _ in range(order):
+            f = mode.directional(f, v)
+        return f(x)
+
+    return dv
 
 
 def partial(u: Field, *index: int) -> Field:
@@ -137,6 +146,7 @@ def partial(u: Field, *index: int) -> Field:
         index = tuple(index[0])
 
     def d(x):
+        _check_point(x)
         n = x.shape[-1]
         f = u
         mode = current_derivative_mode()
@@ -156,6 +166,7 @@ def time_derivative(u: Field, order: int = 1) -> Field:
     r"""Time derivative :math:`\partial^k u / \partial t^k`; time is the last coordinate."""
 
     def dt(x):
+        _check_point(x)
         t = time_index_for(x.shape[-1])
         return partial(u, *([t] * order))(x)
 

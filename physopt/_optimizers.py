@@ -59,7 +59,7 @@ class Adam(AbstractOptimizer):
     def step(self, closure):
         loss = self.torch_optimizer.step(closure)
         self.scheduler.step()
-        return float(loss)
+        return float(loss.detach())
 
     def state_dict(self):
         return {"optimizer": self.torch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}

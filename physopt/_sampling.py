@@ -24,7 +24,8 @@ def unit_cube_samples(n: int, dim: int, method: str, rng: np.random.Generator) -
         dim: dimension.
         method: ``"uniform"`` (i.i.d.), ``"sobol"``, ``"halton"`` (scrambled QMC),
             or ``"grid"`` (cell centres of a tensor grid with ``ceil(n^(1/dim))``
-            points per axis; returns that many points, which may exceed ``n``).
+            points per axis; returns that many points, which may exceed ``n``:
+            a tensor grid cannot be cut short without leaving part of the cube empty).
         rng: generator that seeds the draw.
     """
     if n < 0 or dim < 0:

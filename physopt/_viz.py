@@ -96,9 +96,13 @@ def _line_plot(x, series: dict[str, np.ndarray], path, title, xlabel, ylabel):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    shown_reference = False
     for label, y in series.items():
-        style = "--" if "reference" in label else "-"
-        ax.plot(x, y, style, label=label, lw=1.6)
+        if "reference" in label:  # reference curves: thin dashed black, one legend entry
+            ax.plot(x, y, "--", color="black", lw=1.0, label=None if shown_reference else "reference")
+            shown_reference = True
+        else:
+            ax.plot(x, y, "-", label=label, lw=1.8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

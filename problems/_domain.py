@@ -65,12 +65,12 @@ class AbstractDomain(abc.ABC):
     def sample_interior(self, n: int, method: str = "uniform", rng=None) -> np.ndarray:
         """``n`` interior points, uniform by volume."""
         rng = np.random.default_rng(rng)
-        return self.map_interior(unit_cube_samples(n, self.n_unit_interior, method, rng)[:n])
+        return self.map_interior(unit_cube_samples(n, self.n_unit_interior, method, rng))
 
     def sample_boundary(self, n: int, method: str = "uniform", rng=None):
         """``n`` boundary points uniform by area, and their outward normals."""
         rng = np.random.default_rng(rng)
-        return self.map_boundary(unit_cube_samples(n, self.n_unit_boundary, method, rng)[:n])
+        return self.map_boundary(unit_cube_samples(n, self.n_unit_boundary, method, rng))
 
     def error_points(self, n: int = 20_000, seed: int = 1234) -> np.ndarray:
         """Points for error norms: the evaluation mesh (dim <= 3) or a Halton set."""

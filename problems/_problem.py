@@ -67,6 +67,8 @@ class Problem:
                 values[key] = value
                 continue
             try:
+                if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
                 values[key] = type(default)(value)
             except (TypeError, ValueError):
                 raise ProblemDefinitionError(

@@ -190,7 +190,7 @@ class PINN:
 
     def _space_time(self, n: int, n_unit_space: int, mapper) -> tuple[np.ndarray, ...]:
         p, o = self.problem, self.options
-        unit = unit_cube_samples(n, n_unit_space + int(p.has_time), o.sampling, self.rng)[:n]
+        unit = unit_cube_samples(n, n_unit_space + int(p.has_time), o.sampling, self.rng)
         mapped = mapper(unit[:, :n_unit_space])
         if not isinstance(mapped, tuple):
             mapped = (mapped,)
@@ -211,7 +211,7 @@ class PINN:
                 points, normals = self._boundary_points(c)
                 entry["points"], entry["normals"] = self._tensor(points), self._tensor(normals)
             elif c.kind == "initial":
-                space = d.map_interior(unit_cube_samples(o.boundary_points, d.n_unit_interior, o.sampling, self.rng)[: o.boundary_points])
+                space = d.map_interior(unit_cube_samples(o.boundary_points, d.n_unit_interior, o.sampling, self.rng))
                 entry["points"] = self._tensor(np.column_stack([space, np.full(len(space), p.time.t0)]))
             elif c.kind == "periodic":
                 if not isinstance(d, Box):

@@ -254,7 +254,7 @@ def train(
                     error = float(error_fn())
                     state.best_error = error if state.best_error is None else min(state.best_error, error)
                 record = StepRecord(
-                    state.step, name, loss, {k: float(v) for k, v in terms_box.items()}, state.elapsed, error
+                    state.step, name, loss, {k: float(v.detach()) for k, v in terms_box.items()}, state.elapsed, error
                 )
                 state.last = record
                 for cb in callbacks:

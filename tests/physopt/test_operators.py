@@ -509,15 +509,10 @@ _BATCH_ERROR_OPS = [
     pytest.param(lambda u: divergence(u), id="divergence"),
     pytest.param(lambda u: biharmonic(u), id="biharmonic"),
 ]
-_UNCHECKED = pytest.mark.xfail(
-    reason="partial/time_derivative/directional_derivative do not check x.ndim; a batch fails "
-    "inside torch.func.jvp with a RuntimeError about forward-gradient sizes",
-    strict=True,
-)
 _BATCH_ERROR_OPS += [
-    pytest.param(lambda u: partial(u, 0), id="partial", marks=_UNCHECKED),
-    pytest.param(lambda u: time_derivative(u), id="time_derivative", marks=_UNCHECKED),
-    pytest.param(lambda u: directional_derivative(u, [1.0, 0.0]), id="directional", marks=_UNCHECKED),
+    pytest.param(lambda u: partial(u, 0), id="partial"),
+    pytest.param(lambda u: time_derivative(u), id="time_derivative"),
+    pytest.param(lambda u: directional_derivative(u, [1.0, 0.0]), id="directional"),
 ]
 
 
