@@ -11,7 +11,7 @@ from physopt import laplacian
 from problems import Dirichlet, Disk, Problem
 from solvers import PINN
 
-CLAIMED_REL_L2 = {"soft": 1e-3, "hard": 1e-5}  # float64, on the disk's evaluation mesh
+CLAIMED_REL_L2 = {"soft": 1.5e-3, "hard": 3e-5}  # float64, evaluation mesh (measured 6.0e-4, 1.0e-5)
 
 
 class DiskPoisson(Problem):

@@ -98,7 +98,7 @@ class LBFGS(AbstractOptimizer):
         self._last = math.inf
 
     def step(self, closure):
-        loss = float(self.torch_optimizer.step(closure))
+        loss = float(self.torch_optimizer.step(closure).detach())
         grad_max = max(float(p.grad.abs().max()) for p in self.params if p.grad is not None)
         if grad_max == 0.0:
             self.stop_reason = "lbfgs: gradient is exactly zero (a stationary point)"
