@@ -201,6 +201,7 @@ class PINN:
 
     def sample(self) -> _Batch:
         """Draw collocation points for the residual and each soft condition."""
+        self._rng_before_batch = _encode_rng(self.rng)  # a checkpoint redraws this very batch
         p, o = self.problem, self.options
         d = p.domain
         batch = _Batch()
@@ -310,9 +311,9 @@ class PINN:
             state.step, state.phase_index = int(checkpoint["step"]), int(checkpoint["phase_index"])
             state.optimizer_state, state.elapsed = checkpoint["optimizer"], float(checkpoint["elapsed"])
             rng_state = checkpoint.get("numpy_rng")
-            if rng_state is not None:
+            if rng_state is not None:  # redraw the batch the checkpointed run was training on
                 self.rng.bit_generator.state = _decode_rng(rng_state)
-            self.batch = self.sample()
+                self.batch = self.sample()
         return state
 
     def solve(self, callbacks: list[Callback] = (), checkpoint_path=None, checkpoint: dict | None = None) -> Solution:
@@ -329,7 +330,7 @@ class PINN:
         if o.target_error > 0:
             cbs.append(TargetError(o.target_error))
         if checkpoint_path is not None:
-            cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every, extra=lambda: {"numpy_rng": _encode_rng(self.rng)}))
+            cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every, extra=lambda: {"numpy_rng": self._rng_before_batch}))
 
         def before_step(step):
             if o.resample_every and step > 0 and step % o.resample_every == 0:
