@@ -1,0 +1,110 @@
+"""Cost of the PINN Laplacian under vmap: which torch.func composition to use.
+
+Times the Laplacian of a tanh MLP at N points plus the backward pass to the
+parameters (what one PINN loss evaluation costs), for three exact ways:
+
+- ``jacrev(jacrev)``  reverse-over-reverse Hessian, then the trace (physopt's exact mode)
+- ``jacfwd(jacrev)``  forward-over-reverse Hessian, then the trace
+- ``jvp-basis``       one forward-mode JVP of the gradient per coordinate (vmapped)
+
+All in the same run, float64; ratios are relative to physopt's choice.
+Writes ``benchmarks/results/derivatives.json``.
+
+    OMP_NUM_THREADS=1 python benchmarks/derivatives.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.func import jacfwd, jacrev, jvp, vmap
+
+from physopt import MLP, laplacian
+
+
+def _trace_of(hess_fn):
+    def lap(x):
+        return torch.diagonal(hess_fn(x), dim1=-2, dim2=-1).sum(-1)
+
+    return lap
+
+
+def _jvp_basis(u):
+    g = jacrev(u)
+
+    def lap(x):
+        basis = torch.eye(x.shape[0], dtype=x.dtype)
+        cols = vmap(lambda v: jvp(g, (x,), (v,))[1])(basis)
+        return torch.diagonal(cols, dim1=-2, dim2=-1).sum(-1)
+
+    return lap
+
+
+def time_it(fn, repeats: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "derivatives.json"))
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    cases = [(2, 32, 3, 1024), (3, 64, 3, 1024), (5, 64, 4, 512)]
+    if args.quick:
+        cases = [(2, 16, 2, 128)]
+    repeats = 3 if args.quick else 7
+    rows = []
+    for dim, width, depth, n in cases:
+        model = MLP(dim, 1, width, depth).double()
+        X = torch.rand(n, dim, dtype=torch.float64)
+
+        def u(x):
+            return model(x)[0]
+
+        variants = {
+            "physopt exact (jacrev∘jacrev)": lambda x: laplacian(u)(x),
+            "jacfwd∘jacrev": _trace_of(jacfwd(jacrev(u))),
+            "jvp-basis": _jvp_basis(u),
+        }
+        ref = vmap(variants["jacfwd∘jacrev"])(X)
+        row = {"dim": dim, "width": width, "depth": depth, "points": n, "seconds": {}}
+        for name, lap in variants.items():
+            assert torch.allclose(vmap(lap)(X), ref, atol=1e-10), name
+
+            def step(lap=lap):
+                model.zero_grad()
+                vmap(lap)(X).pow(2).mean().backward()
+
+            row["seconds"][name] = time_it(step, repeats)
+        base = row["seconds"]["physopt exact (jacrev∘jacrev)"]
+        row["ratio_to_physopt"] = {k: v / base for k, v in row["seconds"].items()}
+        rows.append(row)
+        print(f"d={dim} {width}x{depth} N={n}: " + ", ".join(f"{k} {v * 1e3:.1f} ms ({v / base:.2f}x)" for k, v in row["seconds"].items()))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": "laplacian+backward under vmap, float64",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "rows": rows,
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

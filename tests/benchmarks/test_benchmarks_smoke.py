@@ -1,0 +1,24 @@
+"""Fast versions of the benchmarks: they run, agree with each other and write JSON."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_derivatives_benchmark_quick(tmp_path):
+    out = tmp_path / "derivatives.json"
+    result = load("derivatives").main(["--quick", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["rows"] and saved["rows"] == json.loads(json.dumps(result["rows"]))
+    row = saved["rows"][0]
+    assert set(row["seconds"]) == {"physopt exact (jacrev∘jacrev)", "jacfwd∘jacrev", "jvp-basis"}
+    assert all(t > 0 for t in row["seconds"].values())
