@@ -8,6 +8,8 @@ and, for time-dependent runs, ``slices.png`` (the field at a few times).
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,9 @@ __all__ = ["render_field", "render_panels", "render_run"]
 
 
 def _pyvista():
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        # headless Linux: ask VTK for EGL directly instead of failing over from X with a warning
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista
 
     pyvista.OFF_SCREEN = True
@@ -82,7 +87,7 @@ def render_panels(meshes, times, field: str, path: str | Path, title: str = "", 
         plotter.subplot(0, i)
         plotter.add_mesh(mesh, scalars=field, cmap=cmap, clim=(lo, hi), show_scalar_bar=(i == k - 1),
                          scalar_bar_args={"title": field, "fmt": "%.3g"})
-        plotter.add_text(f"{title} t = {t:.3g}", font_size=9)
+        plotter.add_text(f"{title} at t = {t:.3g}", font_size=9)
         plotter.view_xy()
     plotter.screenshot(str(path))
     plotter.close()
