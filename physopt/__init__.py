@@ -46,3 +46,5 @@ from ._run_directory import write_json_atomic as write_json_atomic
 from ._viz import render_field as render_field
 from ._viz import render_panels as render_panels
 from ._viz import render_run as render_run
+from ._errors import Interrupted as Interrupted
+from ._errors import NotImplementedYet as NotImplementedYet

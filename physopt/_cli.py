@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ._derivative_mode import available_derivative_modes
-from ._errors import ConfigurationError, PhysoptError, ProblemDefinitionError, TrainingDiverged
+from ._errors import ConfigurationError, Interrupted, PhysoptError, ProblemDefinitionError, TrainingDiverged
 from ._optimizers import OPTIMIZERS
 from ._run_directory import RunDirectory
 
@@ -156,10 +156,10 @@ def solve_to_directory(
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         safe = Path(problem_spec.split(":")[0]).stem
         out = Path("runs") / f"{safe}-{solver_name}-{stamp}"
-    run = RunDirectory.prepare(out, force=force, resume=resume)
 
     checkpoint = None
     if resume:
+        run = RunDirectory.prepare(out, resume=True)
         saved = run.read_json(RunDirectory.CONFIG)
         if params or options or saved["solver"] != solver_name:
             raise ConfigurationError(
@@ -174,6 +174,8 @@ def solve_to_directory(
 
     problem = _load_problem(problem_spec, params)
     opts = solver_cls.Options.from_strings(options)
+    if not resume:  # only once the problem and options are known to be good
+        run = RunDirectory.prepare(out, force=force)
     config = {
         "problem": problem_spec,
         "problem_class": type(problem).__name__,
@@ -196,6 +198,13 @@ def solve_to_directory(
     except TrainingDiverged as exc:
         run.write_json(RunDirectory.SUMMARY, {"status": "diverged", "reason": str(exc), "problem": problem_spec, "solver": solver_name})
         raise
+    except KeyboardInterrupt:
+        if (run / RunDirectory.CHECKPOINT).is_file():
+            raise Interrupted(
+                f"interrupted; the checkpoint in '{run.path}' is kept: continue with "
+                f"`physopt solve {problem_spec} --out {run.path} --resume`"
+            ) from None
+        raise Interrupted("interrupted before the first checkpoint; nothing to resume") from None
     solution.save(run / RunDirectory.MODEL)
     errors = solution.errors()
     summary = {
@@ -302,11 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"physopt: error: training diverged: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
+    except Interrupted as exc:
+        print(f"physopt: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except PhysoptError as exc:
         print(f"physopt: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("physopt: interrupted; the checkpoint is kept — continue with --resume --out RUN_DIR", file=sys.stderr)
+        print("physopt: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_USAGE
 

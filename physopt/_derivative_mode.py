@@ -3,8 +3,8 @@
 A problem never names a mode; the solver run selects one with
 :func:`derivative_mode`, and every operator (grad, laplacian, ...)
 asks :func:`current_derivative_mode` for the primitives it needs. "exact"
-(torch.func: reverse mode for first derivatives, forward-over-reverse for
-second, nested forward mode for higher partials) is the default. Taylor-mode
+(torch.func: reverse mode for first and second derivatives, nested forward
+mode for higher partials) is the default. Taylor-mode
 and stochastic (STDE) modes register here as further subclasses of
 :class:`AbstractDerivativeMode`.
 """
@@ -18,6 +18,8 @@ from typing import Callable
 
 import torch
 from torch.func import jacrev, jvp
+
+from ._errors import ConfigurationError, NotImplementedYet
 
 __all__ = [
     "AbstractDerivativeMode",
@@ -114,11 +116,11 @@ def get_derivative_mode(mode: str | AbstractDerivativeMode) -> AbstractDerivativ
     if mode in _MODES:
         return _MODES[mode]()
     if mode in _PLANNED:
-        raise NotImplementedError(
+        raise NotImplementedYet(
             f"derivative mode '{mode}' ({_PLANNED[mode]}) is not implemented yet; "
             f"use one of: {', '.join(sorted(_MODES))}"
         )
-    raise ValueError(
+    raise ConfigurationError(
         f"unknown derivative mode '{mode}'; choose one of: {', '.join(sorted(_MODES))}"
     )
 

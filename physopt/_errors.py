@@ -1,6 +1,13 @@
 """Errors caused by user input. The CLI prints these as one line, without a traceback."""
 
-__all__ = ["PhysoptError", "ConfigurationError", "ProblemDefinitionError", "TrainingDiverged"]
+__all__ = [
+    "PhysoptError",
+    "ConfigurationError",
+    "ProblemDefinitionError",
+    "TrainingDiverged",
+    "NotImplementedYet",
+    "Interrupted",
+]
 
 
 class PhysoptError(Exception):
@@ -17,3 +24,11 @@ class ProblemDefinitionError(PhysoptError, ValueError):
 
 class TrainingDiverged(PhysoptError, FloatingPointError):
     """The loss became NaN or infinite."""
+
+
+class NotImplementedYet(ConfigurationError, NotImplementedError):
+    """A named feature (e.g. a planned derivative mode) that does not exist yet."""
+
+
+class Interrupted(PhysoptError):
+    """The user stopped a run (Ctrl-C); the message says what was kept."""

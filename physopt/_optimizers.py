@@ -103,11 +103,11 @@ class LBFGS(AbstractOptimizer):
         if grad_max == 0.0:
             self.stop_reason = "lbfgs: gradient is exactly zero (a stationary point)"
         step_length = self.torch_optimizer.state[self.params[0]].get("t")
-        if step_length is not None and float(step_length) == 0.0:
-            self._stalled += 1  # the line search found no decrease along the quasi-Newton direction
         if not math.isfinite(loss):
             return loss
-        if self._last - loss <= self.rtol * abs(self._last):
+        if step_length is not None and float(step_length) == 0.0:
+            self._stalled += 1  # the line search found no decrease along the quasi-Newton direction
+        elif self._last - loss <= self.rtol * abs(self._last):
             self._stalled += 1
         else:
             self._stalled = 0

@@ -63,7 +63,15 @@ class Problem:
         values = dict(self.parameters)
         for key, value in params.items():
             default = self.parameters[key]
-            if isinstance(default, bool) or not isinstance(default, (int, float)):
+            if isinstance(default, bool):
+                text = str(value).strip().lower()
+                if text not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ProblemDefinitionError(
+                        f"parameter {key}={value!r} of problem '{self.problem_name}' must be true or false"
+                    )
+                values[key] = text in ("true", "1", "yes")
+                continue
+            if not isinstance(default, (int, float)):
                 values[key] = value
                 continue
             try:

@@ -14,8 +14,10 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    echo "installing torch==2.13.0 (CPU build)"
-    .venv/bin/python -m pip install --quiet "torch==2.13.0"
+    # pinned; PHYSOPT_TORCH_INDEX=<PyTorch's CPU wheel index> forces the CPU build where the
+    # default index would serve a CUDA one (on this project's machines pip finds the CPU build)
+    echo "installing torch==2.13.0"
+    .venv/bin/python -m pip install --quiet "torch==2.13.0" ${PHYSOPT_TORCH_INDEX:+--index-url "$PHYSOPT_TORCH_INDEX"}
 fi
 stamp=.venv/.physopt-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

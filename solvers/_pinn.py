@@ -129,7 +129,9 @@ class PINN:
         self.model = MLP(problem.n_coordinates, problem.n_unknowns, o.width, o.depth, o.activation).to(
             dtype=self.dtype, device=self.device
         )
-        self.hard = problem.hard_constraint()
+        # soft: every condition a penalty (a problem's own HardConstraint is set aside);
+        # hard/auto: the problem's HardConstraint, else one built from its conditions
+        self.hard = problem.hard_constraint() if o.bc != "soft" else None
         if self.hard is None and o.bc == "hard":
             self.hard = self._automatic_ansatz()
         elif self.hard is None and o.bc == "auto":
@@ -309,6 +311,8 @@ class PINN:
                     f"cannot resume: the checkpoint's optimizer schedule {saved} differs from the requested {phases}"
                 )
             state.step, state.phase_index = int(checkpoint["step"]), int(checkpoint["phase_index"])
+            state.phase_start = int(checkpoint.get("phase_start", state.step))
+            state.notes = list(checkpoint.get("notes", []))
             state.optimizer_state, state.elapsed = checkpoint["optimizer"], float(checkpoint["elapsed"])
             rng_state = checkpoint.get("numpy_rng")
             if rng_state is not None:  # redraw the batch the checkpointed run was training on
@@ -339,8 +343,7 @@ class PINN:
         error_fn = error_function(self.problem, self.field, self.dtype, self.device)
         train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step)
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
-        if state.last is not None:
-            info["final_loss"] = state.last.loss
+        info["final_loss"] = float(self.loss()[0].detach())  # at the final parameters
         return Solution(self.problem, self.model, self.field, info)
 
 

@@ -74,6 +74,8 @@ class TrainingState:
     phases: list[tuple[str, int]]
     step: int = 0
     phase_index: int = 0
+    phase_start: int = 0  # the step at which the current phase began
+    notes: list[str] = dataclasses.field(default_factory=list)  # why earlier phases ended early
     optimizer: AbstractOptimizer | None = None
     stop_reason: str | None = None
     last: StepRecord | None = None
@@ -83,7 +85,8 @@ class TrainingState:
 
     @property
     def total_steps(self) -> int:
-        return sum(n for _, n in self.phases)
+        """Steps the remaining schedule may take (phases that end early take fewer)."""
+        return self.phase_start + sum(n for _, n in self.phases[self.phase_index :])
 
 
 class ProgressBar(Callback):
@@ -150,6 +153,8 @@ class Checkpointer(Callback):
             "model": state.model.state_dict(),
             "step": state.step,
             "phase_index": state.phase_index,
+            "phase_start": state.phase_start,
+            "notes": list(state.notes),
             "phases": [[name, n] for name, n in state.phases],
             "optimizer": state.optimizer.state_dict() if state.optimizer is not None else None,
             "elapsed": state.elapsed,
@@ -229,28 +234,29 @@ def train(
             p.grad = None
         loss, terms = loss_fn()
         loss.backward()
-        terms_box.clear()
-        terms_box.update(terms)
+        if not terms_box:  # keep the terms of the first evaluation: they add up to the step's loss
+            terms_box.update(terms)
         return loss
 
     try:
         while state.phase_index < len(state.phases):
             name, n_steps = state.phases[state.phase_index]
-            first_step = sum(n for _, n in state.phases[: state.phase_index])
             if state.optimizer is None:
                 state.optimizer = OPTIMIZERS[name](state.model.parameters(), **optimizer_options(name, n_steps))
                 if state.optimizer_state is not None:
                     state.optimizer.load_state_dict(state.optimizer_state)
                     state.optimizer_state = None
-            while state.step < first_step + n_steps:
+            while state.step < state.phase_start + n_steps:
                 if before_step is not None:
                     before_step(state.step)
+                terms_box.clear()
                 loss = state.optimizer.step(closure)
                 state.step += 1
                 state.elapsed = time.perf_counter() - start
-                phase_end = state.step == first_step + n_steps or state.optimizer.stop_reason
+                phase_end = state.step == state.phase_start + n_steps or state.optimizer.stop_reason
+                due = error_every > 0 and state.step % error_every == 0
                 error = None
-                if error_fn is not None and (state.step % error_every == 0 or phase_end) and math.isfinite(loss):
+                if error_fn is not None and (due or phase_end) and math.isfinite(loss):
                     error = float(error_fn())
                     state.best_error = error if state.best_error is None else min(state.best_error, error)
                 record = StepRecord(
@@ -260,16 +266,12 @@ def train(
                 for cb in callbacks:
                     cb.on_step(state, record)
                 if state.optimizer.stop_reason:
-                    state.stop_reason = state.optimizer.stop_reason
+                    state.notes.append(f"{state.optimizer.stop_reason} (step {state.step})")
                     break
-            if state.optimizer.stop_reason and state.phase_index == len(state.phases) - 1:
-                state.phase_index += 1
-                state.optimizer = None
-                break
             state.phase_index += 1
+            state.phase_start = state.step
             state.optimizer = None
-        if state.stop_reason is None:
-            state.stop_reason = f"completed {state.step} steps"
+        state.stop_reason = "; ".join(state.notes + [f"finished the schedule after {state.step} steps"])
     except StopTraining as stop:
         state.stop_reason = str(stop)
     finally:
