@@ -174,7 +174,8 @@ def solve_to_directory(
 
     problem = _load_problem(problem_spec, params)
     opts = solver_cls.Options.from_strings(options)
-    if not resume:  # only once the problem and options are known to be good
+    solver = solver_cls(problem, opts)  # validates everything before any file is written
+    if not resume:  # only once the problem, options and network are known to be good
         run = RunDirectory.prepare(out, force=force)
     config = {
         "problem": problem_spec,
@@ -189,7 +190,6 @@ def solve_to_directory(
     if not resume:
         run.write_json(RunDirectory.CONFIG, config)
 
-    solver = solver_cls(problem, opts)
     callbacks = [solvers.ProgressBar(enabled=progress), solvers.MetricsWriter(run / RunDirectory.METRICS)]
     t0 = time.perf_counter()
     status = "finished"

@@ -71,7 +71,19 @@ def write_field_sets(directory: str | Path, sets: list[FieldSet], primary: str, 
 
 
 def read_manifest(directory: str | Path) -> dict:
+    """The ``fields.json`` of a run directory, checked for the keys plots need."""
     import json
 
+    from ._errors import ConfigurationError
+
     path = Path(directory) / "fields.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        files, fields, primary = manifest["files"], manifest["fields"], manifest["primary"]
+        if not files or not isinstance(fields, list) or primary not in fields:
+            raise ValueError("no files or fields listed")
+    except FileNotFoundError:
+        raise ConfigurationError(f"'{directory}' holds no fields.json; is it a finished physopt run directory?") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"'{path}' is damaged ({exc}); run `physopt solve ... --force` to write it again") from None
+    return manifest

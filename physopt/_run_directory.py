@@ -99,7 +99,10 @@ class RunDirectory:
                 backup = path.with_name(f"{path.name}.old-{stamp}-{k}")
                 k += 1
             path.rename(backup)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create output directory '{path}': {exc.strerror or exc}; choose another --out") from None
         return cls(path)
 
     def write_json(self, name: str, obj) -> Path:
@@ -110,4 +113,7 @@ class RunDirectory:
         file = self.path / name
         if not file.is_file():
             raise ConfigurationError(f"'{self.path}' has no {name}; is it a physopt run directory?")
-        return json.loads(file.read_text(encoding="utf-8"))
+        try:
+            return json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"'{file}' is damaged (not valid JSON: {exc}); the run cannot be read") from None

@@ -144,11 +144,17 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
         raise ConfigurationError(f"'{run_dir}' holds no fields.json; is it a finished physopt run directory?")
     manifest = read_manifest(run_dir)
     out = Path(out) if out is not None else run_dir
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write pictures to '{out}': {exc.strerror or exc}; choose another --out") from None
     field = _pick_field(manifest, field)
     files = manifest["files"]
     error_field = f"error_{field}" if f"error_{field}" in manifest["fields"] else None
     written = []
+    missing = [f["file"] for f in files if not (run_dir / f["file"]).is_file()]
+    if missing:
+        raise ConfigurationError(f"'{run_dir}' lacks the field file(s) {', '.join(missing)} listed in fields.json")
     meshes = [pv.read(str(run_dir / f["file"])) for f in files]
     labels = files[0]["axis_labels"]
     dim = len(labels)

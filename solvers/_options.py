@@ -10,6 +10,11 @@ from physopt import ConfigurationError
 __all__ = ["AbstractOptions"]
 
 
+def _a(kind: type) -> str:
+    name = kind.__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
 @dataclasses.dataclass
 class AbstractOptions:
     """Base of every solver's options dataclass."""
@@ -42,7 +47,7 @@ class AbstractOptions:
                 else:
                     parsed[name] = kind(text)
             except (TypeError, ValueError):
-                raise ConfigurationError(f"option {key}={text!r} must be a {kind.__name__}") from None
+                raise ConfigurationError(f"option {key}={text!r} must be {_a(kind)}") from None
         out = dataclasses.replace(base or cls(), **parsed)
         out.validate()
         return out
@@ -57,7 +62,7 @@ class AbstractOptions:
                 value = float(value)
                 setattr(self, name, value)
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ConfigurationError(f"option {name}={value!r} must be a {kind.__name__}")
+                raise ConfigurationError(f"option {name}={value!r} must be {_a(kind)}")
 
     def check_choice(self, name: str, choices) -> None:
         value = getattr(self, name)

@@ -23,6 +23,7 @@ import torch
 from torch.func import vmap
 
 from physopt import (
+    ACTIVATIONS,
     MLP,
     SAMPLING_METHODS,
     ConfigurationError,
@@ -81,6 +82,7 @@ class PINNOptions(AbstractOptions):
         self.check_choice("sampling", SAMPLING_METHODS)
         self.check_choice("bc", ("auto", "soft", "hard"))
         self.check_choice("dtype", tuple(DTYPES))
+        self.check_choice("activation", tuple(ACTIVATIONS))
         for name in ("points", "boundary_points"):
             self.check_range(name, 1)
         for name in ("width", "depth"):

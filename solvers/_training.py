@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from physopt import OPTIMIZERS, AbstractOptimizer, TrainingDiverged
+from physopt import OPTIMIZERS, AbstractOptimizer, ConfigurationError, TrainingDiverged
 
 __all__ = [
     "StepRecord",
@@ -198,8 +198,13 @@ class TargetError(Callback):
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint safely (``weights_only=True``)."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Load a checkpoint safely (``weights_only=True``); a damaged file is a clear error."""
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigurationError(f"checkpoint '{path}' does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise ConfigurationError(f"checkpoint '{path}' cannot be read ({type(exc).__name__}); it is damaged or not a physopt checkpoint") from None
 
 
 def train(

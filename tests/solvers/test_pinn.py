@@ -191,7 +191,7 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path):
 def test_options_validate():
     with pytest.raises(ConfigurationError, match="sampling"):
         PINNOptions(sampling="nope").validate()
-    with pytest.raises(ConfigurationError, match="must be a int"):
+    with pytest.raises(ConfigurationError, match="must be an int"):
         PINNOptions.from_strings({"width": "wide"})
     with pytest.raises(ConfigurationError, match="unknown option 'nosuch'"):
         PINNOptions.from_strings({"nosuch": "1"})
