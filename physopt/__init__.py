@@ -48,3 +48,5 @@ from ._viz import render_panels as render_panels
 from ._viz import render_run as render_run
 from ._errors import Interrupted as Interrupted
 from ._errors import NotImplementedYet as NotImplementedYet
+from . import optim as optim  # registers the second-order optimizers
+from . import curvature as curvature

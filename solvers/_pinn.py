@@ -35,6 +35,8 @@ from physopt import (
     time_derivative,
     unit_cube_samples,
 )
+from physopt.curvature import FlatParameters
+from physopt.optim import LeastSquaresObjective
 from problems import Box, HardConstraint, Problem
 
 from ._options import AbstractOptions
@@ -69,6 +71,8 @@ class PINNOptions(AbstractOptions):
     steps: int = 2000
     lr: float = 1e-3
     lr_final: float = 1e-4
+    engd_solver: str = "auto"
+    damping: float = 1e-10
     dtype: str = "float64"
     device: str = "cpu"
     seed: int = 0
@@ -255,8 +259,8 @@ class PINN:
         return points[mask][:want], normals[mask][:want]
 
     # ----- loss ---------------------------------------------------------------------
-    def _condition_residual(self, entry) -> torch.Tensor:
-        c, u, x = entry["condition"], self.field, entry["points"]
+    def _condition_residual(self, entry, field) -> torch.Tensor:
+        c, u, x = entry["condition"], field, entry["points"]
         if c.kind == "dirichlet":
             return vmap(lambda y: u(y) - c.value(y))(x)
         if c.kind == "neumann":
@@ -279,27 +283,50 @@ class PINN:
             return diff
         raise ProblemDefinitionError(f"no loss for condition kind '{c.kind}'")
 
-    def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its terms on the current collocation points."""
-        p = self.problem
+    def residual_terms(self, field=None) -> dict[str, torch.Tensor]:
+        r"""Scaled residuals :math:`\sqrt{w_t/N_t}\, b_t` of every term, flattened; the loss is their squared norm."""
+        p, field = self.problem, field or self.field
         with p.layout(), derivative_mode(self.options.derivatives):
-            r = vmap(lambda x: p.residual(self.field, x))(self.batch.interior)
-            terms = {"residual": r.pow(2).reshape(len(r), -1).sum(-1).mean()}
+            r = vmap(lambda x: p.residual(field, x))(self.batch.interior)
+            terms = {"residual": r.reshape(-1) / math.sqrt(len(r))}
             counts: dict[str, int] = {}
             for entry in self.batch.conditions:
                 c = entry["condition"]
                 counts[c.kind] = counts.get(c.kind, 0) + 1
                 key = c.kind if counts[c.kind] == 1 else f"{c.kind}_{counts[c.kind]}"
-                b = self._condition_residual(entry)
-                terms[key] = c.weight * b.pow(2).reshape(len(b), -1).sum(-1).mean()
-        total = sum(terms.values())
-        return total, terms
+                b = self._condition_residual(entry, field)
+                terms[key] = b.reshape(-1) * math.sqrt(c.weight / len(b))
+        return terms
+
+    def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its terms on the current collocation points."""
+        terms = {k: r @ r for k, r in self.residual_terms().items()}
+        return sum(terms.values()), terms
+
+    def least_squares(self) -> LeastSquaresObjective:
+        """The loss as :math:`\|r(\theta)\|^2` over the flat parameter vector (for Gauss–Newton methods)."""
+        flat = FlatParameters(self.model)
+        single = self.problem.n_unknowns == 1
+
+        def field_at(theta):
+            def net(x):
+                out = flat.call(theta, x)
+                return out[0] if single else out
+
+            return net if self.hard is None else (lambda x: self.hard.ansatz(x, net(x)))
+
+        def residual(theta):
+            return torch.cat(list(self.residual_terms(field_at(theta)).values()))
+
+        return LeastSquaresObjective(flat, residual, lambda theta: self.residual_terms(field_at(theta)))
 
     # ----- solve --------------------------------------------------------------------
     def optimizer_options(self, name: str, steps: int) -> dict:
         o = self.options
         if name == "adam":
             return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
+        if name == "engd":
+            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping}
         return {}
 
     def make_state(self, checkpoint: dict | None = None) -> TrainingState:

@@ -1,0 +1,150 @@
+r"""Energy natural gradient / Gauss–Newton with Levenberg–Marquardt damping and a line search.
+
+For :math:`L(\theta) = \|r(\theta)\|^2` with Jacobian :math:`J`, the direction is
+
+.. math::
+    \delta = -(J^\top J + \lambda I)^{-1} J^\top r
+           = -J^\top (J J^\top + \lambda I)^{-1} r ,
+
+the damped natural gradient of the PINN energy (Müller & Zeinhofer 2023; the
+Gram matrix :math:`J^\top J` is their :math:`G` up to the term weights folded
+into :math:`r`). Solved by
+
+- ``"svd"``: a thin SVD of :math:`J`, :math:`\delta = -V\,\mathrm{diag}(s/(s^2+\lambda))\,U^\top r`
+  (never squares the condition number; for a few thousand parameters),
+- ``"woodbury"``: Cholesky of the :math:`N\times N` kernel :math:`JJ^\top + \lambda I`
+  (points fewer than parameters),
+- ``"cg"``: conjugate gradients on Gram-vector products, matrix-free.
+
+:math:`\lambda = \mu\,\sigma_{\max}^2` is relative to the largest eigenvalue
+(``"cg"``: estimated by power iteration once); :math:`\mu` shrinks after full
+steps and grows after rejected ones (Levenberg–Marquardt). The step length
+comes from :func:`grid_line_search`, which may reject a step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._errors import ConfigurationError
+from .._optimizers import AbstractOptimizer
+from ..curvature import gram_vector_product, jacobian_vector_product, power_iteration, residual_jacobian
+from ._line_search import grid_line_search
+from ._objective import LeastSquaresObjective
+
+__all__ = ["ENGD", "conjugate_gradient"]
+
+SOLVERS = ("auto", "svd", "woodbury", "cg")
+
+
+def conjugate_gradient(matvec, b: torch.Tensor, iterations: int = 200, rtol: float = 1e-10) -> tuple[torch.Tensor, int]:
+    """Solve ``A x = b`` for symmetric positive definite ``A`` given as ``matvec``; returns ``(x, iterations)``."""
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = r.clone()
+    rs = r @ r
+    target = (rtol * b.norm()) ** 2
+    for k in range(iterations):
+        if rs <= target:
+            return x, k
+        Ap = matvec(p)
+        alpha = rs / (p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = r @ r
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return x, iterations
+
+
+class ENGD(AbstractOptimizer):
+    """Energy natural gradient (damped Gauss–Newton) with a rejecting grid line search."""
+
+    name = "engd"
+
+    def __init__(self, params, objective: LeastSquaresObjective | None = None, solver: str = "auto", damping: float = 1e-10,
+                 damping_min: float = 1e-14, damping_max: float = 1e2, cg_iterations: int = 300, max_halvings: int = 30,
+                 patience: int = 8):
+        super().__init__(params)
+        if objective is None:
+            raise ConfigurationError("engd needs a least-squares objective from the solver (the solver must support it)")
+        if solver not in SOLVERS:
+            raise ConfigurationError(f"unknown engd solver '{solver}'; choose one of: {', '.join(SOLVERS)}")
+        self.objective, self.solver = objective, solver
+        self.mu, self.mu_min, self.mu_max = damping, damping_min, damping_max
+        self.cg_iterations, self.max_halvings, self.patience = cg_iterations, max_halvings, patience
+        self._rejected = 0
+        self._scale: float | None = None  # largest Gram eigenvalue, for the cg solver
+        self.last_step: dict = {}
+
+    def _choose(self, n: int, p: int) -> str:
+        if self.solver != "auto":
+            return self.solver
+        if p <= 4096:
+            return "svd"
+        return "woodbury" if n <= 8192 else "cg"
+
+    def direction(self, theta: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The damped Gauss–Newton direction and the damping λ used."""
+        residual = self.objective.residual
+        solver = self._choose(r.numel(), theta.numel())
+        if solver == "svd":
+            J = residual_jacobian(residual, theta)
+            U, s, Vh = torch.linalg.svd(J, full_matrices=False)
+            lam = self.mu * float(s[0] ** 2) if s.numel() else self.mu
+            coef = s / (s**2 + lam)
+            return -(Vh.T @ (coef * (U.T @ r))), lam
+        if solver == "woodbury":
+            J = residual_jacobian(residual, theta)
+            K = J @ J.T
+            lam = self.mu * float(torch.linalg.eigvalsh(K)[-1])
+            K.diagonal().add_(lam)
+            L, info = torch.linalg.cholesky_ex(K)
+            if int(info) != 0:
+                raise FloatingPointError("kernel matrix not positive definite; increase the damping")
+            return -(J.T @ torch.cholesky_solve(r[:, None], L)[:, 0]), lam
+        # cg: matrix-free
+        if self._scale is None:
+            self._scale, _ = power_iteration(lambda V: gram_vector_product(residual, theta, V), theta.numel(), iterations=30,
+                                             dtype=theta.dtype, device=theta.device)
+        lam = self.mu * self._scale
+        b = -(torch.func.vjp(residual, theta)[1](r)[0])
+        delta, _ = conjugate_gradient(lambda v: gram_vector_product(residual, theta, v) + lam * v, b, self.cg_iterations)
+        return delta, lam
+
+    def step(self, closure):
+        loss = float(closure().detach())  # also fills the loss terms for the metrics
+        flat = self.objective.flat
+        theta = flat.vector()
+        with torch.no_grad():
+            r = self.objective.residual(theta)
+        current = float(r @ r)
+        try:
+            delta, lam = self.direction(theta, r)
+        except (FloatingPointError, torch.linalg.LinAlgError):
+            self.mu = min(self.mu * 10, self.mu_max)
+            self.last_step = {"eta": 0.0, "damping": self.mu}
+            return loss
+        eta, new = grid_line_search(self.objective.loss, theta, delta, current, self.max_halvings)
+        if eta > 0:
+            flat.assign(theta + eta * delta)
+            self._rejected = 0
+            self.mu = max(self.mu / 3, self.mu_min) if eta == 1.0 else self.mu
+        else:
+            self._rejected += 1
+            self.mu = min(self.mu * 10, self.mu_max)
+            if self._rejected >= self.patience:
+                self.stop_reason = (f"engd: no step length decreased the loss in {self.patience} consecutive steps "
+                                    f"(loss {current:.3e}; converged to the resolution of the dtype, or stalled)")
+        self.last_step = {"eta": eta, "damping": lam, "loss_after": new}
+        if not math.isfinite(loss):
+            return loss
+        return loss
+
+    def state_dict(self):
+        return {"mu": self.mu, "rejected": self._rejected}
+
+    def load_state_dict(self, state):
+        self.mu, self._rejected = float(state["mu"]), int(state["rejected"])

@@ -1,0 +1,32 @@
+r"""Least-squares objectives: what second-order optimizers need from a solver.
+
+A solver describes its loss as :math:`L(\theta) = \|r(\theta)\|_2^2` with a
+residual vector :math:`r: \mathbb{R}^P \to \mathbb{R}^N` (each PINN term
+scaled by :math:`\sqrt{w/N_{term}}`), evaluated at a flat parameter vector.
+Gauss–Newton, energy natural gradient and Levenberg–Marquardt work on
+:math:`r` and its Jacobian; Hessian-based methods on :math:`L`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import torch
+
+from ..curvature import FlatParameters
+
+__all__ = ["LeastSquaresObjective"]
+
+
+@dataclasses.dataclass
+class LeastSquaresObjective:
+    """``residual(theta) -> r`` over the parameters ``flat`` of a module; loss ``= ||r||^2``."""
+
+    flat: FlatParameters
+    residual: Callable[[torch.Tensor], torch.Tensor]
+    groups: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None  # named parts of r (for MultiAdam)
+
+    def loss(self, theta: torch.Tensor) -> torch.Tensor:
+        r = self.residual(theta)
+        return r @ r
