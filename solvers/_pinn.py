@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.func import vmap
+from torch.func import jacrev, vmap
 
 from physopt import (
     ACTIVATIONS,
@@ -152,7 +152,7 @@ class PINN:
     # ----- the field ----------------------------------------------------------------
     def network_field(self, x):
         out = self.model(x)
-        return out[0] if self.problem.n_unknowns == 1 else out
+        return out.squeeze(-1) if self.problem.n_unknowns == 1 else out  # squeeze: no scatter in the backward
 
     def field(self, x):
         """The solution at one point: the network, through the hard-constraint ansatz if any."""
@@ -259,44 +259,56 @@ class PINN:
         return points[mask][:want], normals[mask][:want]
 
     # ----- loss ---------------------------------------------------------------------
-    def _condition_residual(self, entry, field) -> torch.Tensor:
-        c, u, x = entry["condition"], field, entry["points"]
-        if c.kind == "dirichlet":
-            return vmap(lambda y: u(y) - c.value(y))(x)
-        if c.kind == "neumann":
-            n = self.problem.n_space
+    def _pointwise_terms(self) -> list[tuple[str, Callable, tuple[torch.Tensor, ...], float]]:
+        """Every loss term as ``(name, fn(field, *point_args), point_args, scale)``.
 
-            def flux(y, normal):
-                grad_u = torch.stack([partial(u, i)(y) for i in range(n)], -1)
-                return (grad_u * normal).sum(-1) - c.value(y)
+        ``fn`` is the term's residual at one point (for periodicity: one pair of
+        points); the term contributes ``scale**2 * sum_i |fn(field, *args_i)|**2``.
+        """
+        p = self.problem
+        n = p.n_space
+        terms = [("residual", lambda u, x: p.residual(u, x), (self.batch.interior,), 1 / math.sqrt(len(self.batch.interior)))]
+        counts: dict[str, int] = {}
+        for entry in self.batch.conditions:
+            c, x = entry["condition"], entry["points"]
+            counts[c.kind] = counts.get(c.kind, 0) + 1
+            key = c.kind if counts[c.kind] == 1 else f"{c.kind}_{counts[c.kind]}"
+            scale = math.sqrt(c.weight / len(x))
+            if c.kind == "dirichlet":
+                terms.append((key, lambda u, y, c=c: u(y) - c.value(y), (x,), scale))
+            elif c.kind == "neumann":
+                def flux(u, y, normal, c=c):
+                    grad_u = torch.stack([partial(u, i)(y) for i in range(n)], -1)
+                    return (grad_u * normal).sum(-1) - c.value(y)
 
-            return vmap(flux)(x, entry["normals"])
-        if c.kind == "initial":
-            n = self.problem.n_space
-            f = u if c.order == 0 else time_derivative(u, c.order)
-            return vmap(lambda y: f(y) - c.value(y[:n]))(x)
-        if c.kind == "periodic":
-            diff = vmap(u)(x) - vmap(u)(entry["partner"])
-            if c.derivative:
-                du = partial(u, c.dim)
-                diff = torch.cat([diff.reshape(len(x), -1), (vmap(du)(x) - vmap(du)(entry["partner"])).reshape(len(x), -1)], -1)
-            return diff
-        raise ProblemDefinitionError(f"no loss for condition kind '{c.kind}'")
+                terms.append((key, flux, (x, entry["normals"]), scale))
+            elif c.kind == "initial":
+                def initial(u, y, c=c):
+                    f = u if c.order == 0 else time_derivative(u, c.order)
+                    return f(y) - c.value(y[:n])
+
+                terms.append((key, initial, (x,), scale))
+            elif c.kind == "periodic":
+                def jump(u, y, z, c=c):
+                    d = (u(y) - u(z)).reshape(-1)
+                    if c.derivative:
+                        du = partial(u, c.dim)
+                        d = torch.cat([d, (du(y) - du(z)).reshape(-1)])
+                    return d
+
+                terms.append((key, jump, (x, entry["partner"]), scale))
+            else:
+                raise ProblemDefinitionError(f"no loss for condition kind '{c.kind}'")
+        return terms
 
     def residual_terms(self, field=None) -> dict[str, torch.Tensor]:
         r"""Scaled residuals :math:`\sqrt{w_t/N_t}\, b_t` of every term, flattened; the loss is their squared norm."""
-        p, field = self.problem, field or self.field
-        with p.layout(), derivative_mode(self.options.derivatives):
-            r = vmap(lambda x: p.residual(field, x))(self.batch.interior)
-            terms = {"residual": r.reshape(-1) / math.sqrt(len(r))}
-            counts: dict[str, int] = {}
-            for entry in self.batch.conditions:
-                c = entry["condition"]
-                counts[c.kind] = counts.get(c.kind, 0) + 1
-                key = c.kind if counts[c.kind] == 1 else f"{c.kind}_{counts[c.kind]}"
-                b = self._condition_residual(entry, field)
-                terms[key] = b.reshape(-1) * math.sqrt(c.weight / len(b))
-        return terms
+        field = field or self.field
+        with self.problem.layout(), derivative_mode(self.options.derivatives):
+            return {
+                name: vmap(lambda *a, fn=fn: fn(field, *a))(*args).reshape(-1) * scale
+                for name, fn, args, scale in self._pointwise_terms()
+            }
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its terms on the current collocation points."""
@@ -304,29 +316,45 @@ class PINN:
         return sum(terms.values()), terms
 
     def least_squares(self) -> LeastSquaresObjective:
-        """The loss as :math:`\|r(\theta)\|^2` over the flat parameter vector (for Gauss–Newton methods)."""
+        """The loss as :math:`\|r(\theta)\|^2` over the flat parameter vector (for Gauss–Newton methods).
+
+        The Jacobian is formed term by term from per-point parameter gradients
+        (``vmap`` over points of ``jacrev`` in θ): linear in the number of points,
+        where ``jacrev`` of the whole vmapped residual would be quadratic.
+        """
         flat = FlatParameters(self.model)
         single = self.problem.n_unknowns == 1
 
         def field_at(theta):
             def net(x):
                 out = flat.call(theta, x)
-                return out[0] if single else out
+                return out.squeeze(-1) if single else out
 
             return net if self.hard is None else (lambda x: self.hard.ansatz(x, net(x)))
 
         def residual(theta):
             return torch.cat(list(self.residual_terms(field_at(theta)).values()))
 
-        return LeastSquaresObjective(flat, residual, lambda theta: self.residual_terms(field_at(theta)))
+        def jacobian(theta):
+            blocks = []
+            with self.problem.layout(), derivative_mode(self.options.derivatives):
+                for _, fn, args, scale in self._pointwise_terms():
+                    point_grad = jacrev(lambda th, *a, fn=fn: fn(field_at(th), *a))
+                    J = vmap(point_grad, in_dims=(None,) + (0,) * len(args))(theta, *args)
+                    blocks.append(J.reshape(-1, theta.numel()) * scale)
+            return torch.cat(blocks)
+
+        return LeastSquaresObjective(flat, residual, lambda theta: self.residual_terms(field_at(theta)), jacobian)
 
     # ----- solve --------------------------------------------------------------------
     def optimizer_options(self, name: str, steps: int) -> dict:
         o = self.options
         if name == "adam":
             return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
-        if name == "engd":
+        if name in ("engd", "lm"):
             return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping}
+        if name == "multiadam":
+            return {"objective": self.least_squares(), "lr": o.lr, "lr_final": o.lr_final, "steps": steps}
         return {}
 
     def make_state(self, checkpoint: dict | None = None) -> TrainingState:

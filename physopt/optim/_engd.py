@@ -30,7 +30,7 @@ import torch
 
 from .._errors import ConfigurationError
 from .._optimizers import AbstractOptimizer
-from ..curvature import gram_vector_product, jacobian_vector_product, power_iteration, residual_jacobian
+from ..curvature import gram_vector_product, power_iteration
 from ._line_search import grid_line_search
 from ._objective import LeastSquaresObjective
 
@@ -91,13 +91,13 @@ class ENGD(AbstractOptimizer):
         residual = self.objective.residual
         solver = self._choose(r.numel(), theta.numel())
         if solver == "svd":
-            J = residual_jacobian(residual, theta)
+            J = self.objective.jacobian(theta)
             U, s, Vh = torch.linalg.svd(J, full_matrices=False)
             lam = self.mu * float(s[0] ** 2) if s.numel() else self.mu
             coef = s / (s**2 + lam)
             return -(Vh.T @ (coef * (U.T @ r))), lam
         if solver == "woodbury":
-            J = residual_jacobian(residual, theta)
+            J = self.objective.jacobian(theta)
             K = J @ J.T
             lam = self.mu * float(torch.linalg.eigvalsh(K)[-1])
             K.diagonal().add_(lam)

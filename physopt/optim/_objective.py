@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from ..curvature import FlatParameters
+from ..curvature import FlatParameters, residual_jacobian
 
 __all__ = ["LeastSquaresObjective"]
 
@@ -26,6 +26,13 @@ class LeastSquaresObjective:
     flat: FlatParameters
     residual: Callable[[torch.Tensor], torch.Tensor]
     groups: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None  # named parts of r (for MultiAdam)
+    jacobian_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # fast dense J, if the solver has one
+
+    def jacobian(self, theta: torch.Tensor) -> torch.Tensor:
+        """Dense :math:`J = \\partial r/\\partial\\theta`, ``(N, P)``: the solver's own, else reverse mode."""
+        if self.jacobian_fn is not None:
+            return self.jacobian_fn(theta)
+        return residual_jacobian(self.residual, theta)
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
         r = self.residual(theta)

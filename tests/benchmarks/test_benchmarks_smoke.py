@@ -22,3 +22,11 @@ def test_derivatives_benchmark_quick(tmp_path):
     row = saved["rows"][0]
     assert set(row["seconds"]) == {"physopt exact (jacrev∘jacrev)", "jacfwd∘jacrev", "jvp-basis"}
     assert all(t > 0 for t in row["seconds"].values())
+
+
+def test_curvature_benchmark_quick(tmp_path):
+    out = tmp_path / "curvature.json"
+    result = load("curvature").main(["--quick", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["hvp"][0]["speedup"] > 0 and saved["engd_direction"][0]["cg_s"] > 0
+    assert len(result["hvp"]) == len(saved["hvp"]) == 1

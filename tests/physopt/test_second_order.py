@@ -1,0 +1,168 @@
+"""Second-order optimizers on the curvature layer: ENGD and Levenberg–Marquardt."""
+
+import math
+
+import pytest
+import torch
+
+from physopt import ConfigurationError
+from physopt.curvature import FlatParameters
+from physopt.optim import ENGD, OPTIMIZERS, LeastSquaresObjective, LevenbergMarquardt, conjugate_gradient, grid_line_search
+
+
+class Params(torch.nn.Module):
+    def __init__(self, values):
+        super().__init__()
+        self.theta = torch.nn.Parameter(torch.tensor(values, dtype=torch.float64))
+
+
+def objective_for(module, residual):
+    flat = FlatParameters(module)
+    return LeastSquaresObjective(flat, lambda th: residual(th))
+
+
+def run(opt_cls, module, obj, steps, **kw):
+    opt = opt_cls(module.parameters(), obj, **kw)
+    closure = lambda: obj.loss(obj.flat.vector())  # noqa: E731
+    for _ in range(steps):
+        opt.step(closure)
+        if opt.stop_reason:
+            break
+    return opt
+
+
+@pytest.mark.parametrize("solver", ["svd", "woodbury", "cg"])
+@pytest.mark.parametrize("opt_cls", [ENGD, LevenbergMarquardt])
+def test_linear_least_squares_reaches_the_known_optimum(opt_cls, solver):
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    b = torch.randn(30, generator=g, dtype=torch.float64)
+    x_star = torch.linalg.lstsq(A, b).solution
+    module = Params([0.0] * 5)
+    obj = objective_for(module, lambda th: A @ th - b)
+    run(opt_cls, module, obj, 30, solver=solver)
+    assert torch.allclose(module.theta.detach(), x_star, atol=1e-7)
+
+
+@pytest.mark.parametrize("opt_cls", [ENGD, LevenbergMarquardt])
+def test_rosenbrock_residuals_converge(opt_cls):
+    module = Params([-1.2, 1.0])
+    obj = objective_for(module, lambda th: torch.stack([10 * (th[1] - th[0] ** 2), 1 - th[0]]))
+    run(opt_cls, module, obj, 200)
+    assert torch.allclose(module.theta.detach(), torch.ones(2, dtype=torch.float64), atol=1e-8)
+
+
+def test_engd_rejects_steps_that_raise_the_loss_and_says_why():
+    """At an exact minimum no step length helps: the step must be rejected, not taken."""
+    module = Params([1.0, 1.0])
+    obj = objective_for(module, lambda th: torch.stack([10 * (th[1] - th[0] ** 2), 1 - th[0]]))
+    opt = run(ENGD, module, obj, 50)
+    assert torch.equal(module.theta.detach(), torch.ones(2, dtype=torch.float64))
+    assert opt.stop_reason is not None and "engd" in opt.stop_reason
+
+
+def test_grid_line_search_returns_zero_when_every_trial_rises():
+    f = lambda th: (th**2).sum()  # noqa: E731
+    theta = torch.zeros(3, dtype=torch.float64)
+    eta, value = grid_line_search(f, theta, torch.ones(3, dtype=torch.float64), current=0.0)
+    assert eta == 0.0 and value == 0.0
+    eta, value = grid_line_search(f, torch.ones(3, dtype=torch.float64), -torch.ones(3, dtype=torch.float64) * 1.9, 3.0)
+    assert eta == 0.5 and math.isclose(value, 3 * 0.05**2)
+
+
+def test_conjugate_gradient_solves_spd_systems():
+    g = torch.Generator().manual_seed(1)
+    M = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    A = M @ M.T + 20 * torch.eye(20, dtype=torch.float64)
+    b = torch.randn(20, generator=g, dtype=torch.float64)
+    x, k = conjugate_gradient(lambda v: A @ v, b, iterations=100, rtol=1e-12)
+    assert torch.allclose(A @ x, b, atol=1e-9) and k <= 20
+
+
+def test_engd_needs_an_objective_and_a_known_solver():
+    module = Params([0.0])
+    with pytest.raises(ConfigurationError, match="least-squares objective"):
+        ENGD(module.parameters())
+    obj = objective_for(module, lambda th: th - 1)
+    with pytest.raises(ConfigurationError, match="unknown engd solver"):
+        ENGD(module.parameters(), obj, solver="magic")
+    assert OPTIMIZERS["engd"] is ENGD and OPTIMIZERS["lm"] is LevenbergMarquardt
+
+
+@pytest.mark.parametrize("optimizer", ["engd", "lm"])
+def test_pinn_with_second_order_optimizer_beats_adam_at_equal_steps(optimizer):
+    from problems import registered_problems
+    from solvers import PINN
+
+    problem = registered_problems()["poisson2d"]()
+    common = dict(width=16, depth=1, points=256, boundary_points=64, sampling="grid", seed=0)
+    second = PINN(problem, optimizer=optimizer, steps=40, **common).solve()
+    adam = PINN(problem, optimizer="adam", steps=40, lr=1e-2, **common).solve()
+    assert second.errors()["rel_l2"] < 1e-3
+    assert second.errors()["rel_l2"] < adam.errors()["rel_l2"] / 10
+
+
+def _two_group_objective(module, scale):
+    def groups(th):
+        return {"a": scale * (th[:2] ** 2 - 1.0), "b": torch.tanh(th[1:]) - 0.3}
+
+    flat = FlatParameters(module)
+    return LeastSquaresObjective(flat, lambda th: torch.cat(list(groups(th).values())), groups)
+
+
+def test_multiadam_update_is_invariant_to_scaling_one_loss_group():
+    from physopt.optim import MultiAdam
+
+    results = []
+    for scale in (1.0, 1e3):
+        module = Params([0.3, -0.7, 1.1])
+        obj = _two_group_objective(module, scale)
+        opt = MultiAdam(module.parameters(), obj, lr=1e-2, eps=1e-14)
+        for _ in range(20):
+            opt.step(lambda: obj.loss(obj.flat.vector()))
+        results.append(module.theta.detach().clone())
+    assert torch.allclose(results[0], results[1], atol=1e-10)
+
+
+def test_multiadam_with_one_group_is_adam():
+    from physopt import Adam
+    from physopt.optim import MultiAdam
+
+    def residual(th):
+        return torch.stack([th[0] - 2.0, 3 * (th[1] + 1.0), th[0] * th[1]])
+
+    m1, m2 = Params([0.5, 0.5]), Params([0.5, 0.5])
+    obj = LeastSquaresObjective(FlatParameters(m1), residual, lambda th: {"all": residual(th)})
+    multi = MultiAdam(m1.parameters(), obj, lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+    adam = Adam(m2.parameters(), lr=1e-2, betas=(0.9, 0.999))
+
+    def closure():
+        m2.theta.grad = None
+        loss = (residual(m2.theta) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(25):
+        multi.step(lambda: obj.loss(obj.flat.vector()))
+        adam.step(closure)
+    assert torch.allclose(m1.theta.detach(), m2.theta.detach(), atol=1e-12)
+
+
+def test_multiadam_minimises_a_convex_problem():
+    from physopt.optim import MultiAdam
+
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    x_star = torch.randn(4, generator=g, dtype=torch.float64)
+    b = A @ x_star  # consistent: every group has its optimum at x_star (as PDE and boundary terms do at the solution)
+    module = Params([0.0] * 4)
+
+    def groups(th):
+        r = A @ th - b
+        return {"first": r[:6], "second": r[6:]}
+
+    obj = LeastSquaresObjective(FlatParameters(module), lambda th: A @ th - b, groups)
+    opt = MultiAdam(module.parameters(), obj, lr=0.05, lr_final=1e-5, steps=3000)
+    for _ in range(3000):
+        opt.step(lambda: obj.loss(obj.flat.vector()))
+    assert torch.allclose(module.theta.detach(), x_star, atol=1e-4)
