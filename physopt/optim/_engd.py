@@ -114,16 +114,22 @@ class ENGD(AbstractOptimizer):
         delta, _ = conjugate_gradient(lambda v: gram_vector_product(residual, theta, v) + lam * v, b, self.cg_iterations)
         return delta, lam
 
-    def step(self, closure):
-        loss = float(closure().detach())  # also fills the loss terms for the metrics
-        flat = self.objective.flat
-        theta = flat.vector()
+    def linearise(self):
+        """``(theta, r, ||r||^2, direction, damping)`` at the current parameters; direction ``None`` if the solve failed."""
+        theta = self.objective.flat.vector()
         with torch.no_grad():
             r = self.objective.residual(theta)
-        current = float(r @ r)
         try:
             delta, lam = self.direction(theta, r)
         except (FloatingPointError, torch.linalg.LinAlgError):
+            delta, lam = None, self.mu
+        return theta, r, float(r @ r), delta, lam
+
+    def step(self, closure):
+        loss = float(closure().detach())  # also fills the loss terms for the metrics
+        flat = self.objective.flat
+        theta, r, current, delta, lam = self.linearise()
+        if delta is None:
             self.mu = min(self.mu * 10, self.mu_max)
             self.last_step = {"eta": 0.0, "damping": self.mu}
             return loss

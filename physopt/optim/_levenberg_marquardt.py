@@ -36,13 +36,8 @@ class LevenbergMarquardt(ENGD):
     def step(self, closure):
         loss = float(closure().detach())
         flat = self.objective.flat
-        theta = flat.vector()
-        with torch.no_grad():
-            r = self.objective.residual(theta)
-        current = float(r @ r)
-        try:
-            delta, lam = self.direction(theta, r)
-        except (FloatingPointError, torch.linalg.LinAlgError):
+        theta, r, current, delta, lam = self.linearise()
+        if delta is None:
             self.mu = min(self.mu * self.nu, self.mu_max)
             self.nu *= 2
             return loss
