@@ -46,6 +46,7 @@ OPTION_FLAGS = {
     "bc": (str, "auto, soft (penalty) or hard (ansatz)"),
     "derivatives": (str, "derivative mode: exact (taylor and stde are planned)"),
     "target_error": (float, "stop once the relative L2 error is at most this"),
+    "diagnostics_every": (int, "every N steps write Gram/Hessian top eigenvalues and the Gram condition number to the metrics"),
 }
 
 

@@ -9,6 +9,7 @@ from ._solution import Solution as Solution
 from ._solution import relative_errors as relative_errors
 from ._training import Callback as Callback
 from ._training import Checkpointer as Checkpointer
+from ._training import CurvatureMonitor as CurvatureMonitor
 from ._training import MetricsWriter as MetricsWriter
 from ._training import NaNGuard as NaNGuard
 from ._training import ProgressBar as ProgressBar

@@ -44,6 +44,7 @@ from ._solution import Solution, error_function
 from ._training import (
     Callback,
     Checkpointer,
+    CurvatureMonitor,
     NaNGuard,
     TargetError,
     TrainingState,
@@ -80,6 +81,7 @@ class PINNOptions(AbstractOptions):
     error_every: int = 100
     target_error: float = 0.0
     checkpoint_every: int = 500
+    diagnostics_every: int = 0
 
     def validate(self):
         super().validate()
@@ -91,7 +93,7 @@ class PINNOptions(AbstractOptions):
             self.check_range(name, 1)
         for name in ("width", "depth"):
             self.check_range(name, 1)
-        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed"):
+        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every"):
             self.check_range(name, 0)
         if not self.lr > 0 or not self.lr_final > 0:
             raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
@@ -387,7 +389,10 @@ class PINN:
         """
         o = self.options
         state = self.make_state(checkpoint)
-        cbs = [NaNGuard(), *callbacks]
+        cbs = [NaNGuard()]
+        if o.diagnostics_every:  # before the metrics writer, which then records the values
+            cbs.append(CurvatureMonitor(self.least_squares, o.diagnostics_every))
+        cbs += list(callbacks)
         if o.target_error > 0:
             cbs.append(TargetError(o.target_error))
         if checkpoint_path is not None:

@@ -43,12 +43,14 @@ class StepRecord:
     terms: dict[str, float]
     wall_time: float
     error: float | None = None  # relative L2 error, on the steps where it is measured
+    extra: dict[str, float] = dataclasses.field(default_factory=dict)  # diagnostics added by callbacks
 
     def as_json(self) -> dict:
         out = {"step": self.step, "phase": self.phase, "loss": self.loss, "time": round(self.wall_time, 4)}
         out.update({f"loss_{k}": v for k, v in self.terms.items()})
         if self.error is not None:
             out["rel_l2"] = self.error
+        out.update(self.extra)
         return out
 
 
@@ -173,6 +175,34 @@ class Checkpointer(Callback):
         if state.last is not None and not math.isfinite(state.last.loss):
             return  # never replace a good checkpoint with a diverged model
         self.save(state)
+
+
+class CurvatureMonitor(Callback):
+    r"""Every ``every`` steps, add curvature diagnostics to the step's metrics.
+
+    - ``gram_top_eig``: largest eigenvalue of :math:`J^\top J` (power iteration on Gram-vector products);
+    - ``gram_cond``: :math:`\sigma_{\max}^2/\sigma_{\min}^2` of :math:`J` (dense SVD, up to ``dense_limit`` parameters);
+    - ``hessian_top_eig``: the loss Hessian's eigenvalue of largest magnitude (power iteration on HVPs).
+    Place it before :class:`MetricsWriter` so the values are written with the step.
+    """
+
+    def __init__(self, objective_fn: Callable[[], object], every: int = 100, iterations: int = 20, dense_limit: int = 4096):
+        self.objective_fn, self.every, self.iterations, self.dense_limit = objective_fn, every, iterations, dense_limit
+
+    def on_step(self, state, record):
+        if not self.every or record.step % self.every:
+            return
+        from physopt.curvature import gram_vector_product, hessian_vector_product, power_iteration
+
+        obj = self.objective_fn()
+        theta = obj.flat.vector()
+        gen = torch.Generator(device=theta.device).manual_seed(record.step)
+        kw = dict(iterations=self.iterations, generator=gen, dtype=theta.dtype, device=theta.device)
+        record.extra["gram_top_eig"], _ = power_iteration(lambda V: gram_vector_product(obj.residual, theta, V), theta.numel(), **kw)
+        record.extra["hessian_top_eig"], _ = power_iteration(lambda V: hessian_vector_product(obj.loss, theta, V), theta.numel(), **kw)
+        if theta.numel() <= self.dense_limit:
+            s = torch.linalg.svdvals(obj.jacobian(theta))
+            record.extra["gram_cond"] = float((s[0] / s[-1]) ** 2) if s[-1] > 0 else float("inf")
 
 
 class NaNGuard(Callback):

@@ -225,3 +225,22 @@ def test_partial_in_neumann_uses_outward_normal():
     dirichlet = [e for e in solver.batch.conditions if e["condition"].kind == "dirichlet"][0]
     assert torch.all(dirichlet["points"] == 0.0)
     assert partial  # operator used by the Neumann term
+
+
+def test_curvature_diagnostics_are_written_to_the_metrics(tmp_path):
+    import json
+
+    from physopt.curvature import residual_jacobian
+    from solvers import MetricsWriter
+
+    solver = PINN(library("poisson2d"), optimizer="adam", steps=4, diagnostics_every=2, width=6, depth=1, points=32,
+                  boundary_points=16)
+    solver.solve([MetricsWriter(tmp_path / "m.jsonl")])
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    with_diag = [r for r in rows if "gram_top_eig" in r]
+    assert [r["step"] for r in with_diag] == [2, 4]
+    obj = solver.least_squares()
+    J = residual_jacobian(obj.residual, obj.flat.vector())
+    dense_top = float(torch.linalg.eigvalsh(J.T @ J)[-1])
+    assert abs(with_diag[-1]["gram_top_eig"] - dense_top) < 1e-3 * dense_top
+    assert with_diag[-1]["gram_cond"] >= 1.0 and math.isfinite(with_diag[-1]["hessian_top_eig"])
