@@ -355,7 +355,9 @@ class PINN:
             return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
         if name in ("engd", "lm"):
             return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping}
-        if name == "multiadam":
+        if name in ("newton_cg", "lazy_newton"):
+            return {"objective": self.least_squares(), "damping": o.damping}
+        if name in ("multiadam", "adahessian", "sophia"):
             return {"objective": self.least_squares(), "lr": o.lr, "lr_final": o.lr_final, "steps": steps}
         return {}
 

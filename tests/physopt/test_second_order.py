@@ -7,7 +7,17 @@ import torch
 
 from physopt import ConfigurationError
 from physopt.curvature import FlatParameters
-from physopt.optim import ENGD, OPTIMIZERS, LeastSquaresObjective, LevenbergMarquardt, conjugate_gradient, grid_line_search
+from physopt.optim import (
+    ENGD,
+    OPTIMIZERS,
+    LazyNewton,
+    LeastSquaresObjective,
+    LevenbergMarquardt,
+    NewtonCG,
+    conjugate_gradient,
+    grid_line_search,
+    steihaug_cg,
+)
 
 
 class Params(torch.nn.Module):
@@ -44,11 +54,24 @@ def test_linear_least_squares_reaches_the_known_optimum(opt_cls, solver):
     assert torch.allclose(module.theta.detach(), x_star, atol=1e-7)
 
 
-@pytest.mark.parametrize("opt_cls", [ENGD, LevenbergMarquardt])
-def test_rosenbrock_residuals_converge(opt_cls):
+@pytest.mark.parametrize("opt_cls", [NewtonCG, LazyNewton])
+def test_hessian_based_methods_reach_the_linear_least_squares_optimum(opt_cls):
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    b = torch.randn(30, generator=g, dtype=torch.float64)
+    x_star = torch.linalg.lstsq(A, b).solution
+    module = Params([0.0] * 5)
+    obj = objective_for(module, lambda th: A @ th - b)
+    run(opt_cls, module, obj, 60)
+    assert torch.allclose(module.theta.detach(), x_star, atol=1e-7)
+
+
+@pytest.mark.parametrize("opt_cls, kw", [(ENGD, {}), (LevenbergMarquardt, {}), (NewtonCG, {}),
+                                          (LazyNewton, {}), (LazyNewton, {"curvature": "hessian", "reuse": 3})])
+def test_rosenbrock_residuals_converge(opt_cls, kw):
     module = Params([-1.2, 1.0])
     obj = objective_for(module, lambda th: torch.stack([10 * (th[1] - th[0] ** 2), 1 - th[0]]))
-    run(opt_cls, module, obj, 200)
+    run(opt_cls, module, obj, 300, **kw)
     assert torch.allclose(module.theta.detach(), torch.ones(2, dtype=torch.float64), atol=1e-8)
 
 
@@ -89,7 +112,7 @@ def test_engd_needs_an_objective_and_a_known_solver():
     assert OPTIMIZERS["engd"] is ENGD and OPTIMIZERS["lm"] is LevenbergMarquardt
 
 
-@pytest.mark.parametrize("optimizer", ["engd", "lm"])
+@pytest.mark.parametrize("optimizer", ["engd", "lm", "newton_cg", "lazy_newton"])
 def test_pinn_with_second_order_optimizer_beats_adam_at_equal_steps(optimizer):
     from problems import registered_problems
     from solvers import PINN
@@ -166,3 +189,13 @@ def test_multiadam_minimises_a_convex_problem():
     for _ in range(3000):
         opt.step(lambda: obj.loss(obj.flat.vector()))
     assert torch.allclose(module.theta.detach(), x_star, atol=1e-4)
+
+
+def test_steihaug_stops_at_the_boundary_on_negative_curvature():
+    H = torch.diag(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    g = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    p, why = steihaug_cg(lambda v: H @ v, g, radius=0.5)
+    assert why in ("negative curvature", "trust-region boundary")
+    assert abs(float(p.norm()) - 0.5) < 1e-12
+    p, why = steihaug_cg(lambda v: 4 * v, g, radius=10.0)  # interior Newton step
+    assert why == "converged" and torch.allclose(p, -g / 4)
