@@ -12,8 +12,8 @@ into :math:`r`). Solved by
 
 - ``"svd"``: a thin SVD of :math:`J`, :math:`\delta = -V\,\mathrm{diag}(s/(s^2+\lambda))\,U^\top r`
   (never squares the condition number; for a few thousand parameters),
-- ``"woodbury"``: Cholesky of the :math:`N\times N` kernel :math:`JJ^\top + \lambda I`
-  (points fewer than parameters),
+- ``"woodbury"``: eigendecomposition of the :math:`N\times N` kernel :math:`JJ^\top`
+  (points fewer than parameters), ``"gram"``: of the :math:`P\times P` Gram matrix,
 - ``"cg"``: conjugate gradients on Gram-vector products, matrix-free.
 
 :math:`\lambda = \mu\,\sigma_{\max}^2` is relative to the largest eigenvalue
@@ -36,7 +36,7 @@ from ._objective import LeastSquaresObjective
 
 __all__ = ["ENGD", "conjugate_gradient"]
 
-SOLVERS = ("auto", "svd", "woodbury", "cg")
+SOLVERS = ("auto", "svd", "woodbury", "gram", "cg")
 
 
 def conjugate_gradient(matvec, b: torch.Tensor, iterations: int = 200, rtol: float = 1e-10) -> tuple[torch.Tensor, int]:
@@ -82,9 +82,11 @@ class ENGD(AbstractOptimizer):
     def _choose(self, n: int, p: int) -> str:
         if self.solver != "auto":
             return self.solver
-        if p <= 4096:
+        if n * p * min(n, p) <= 3e8:  # a thin SVD is cheap: the most accurate choice
             return "svd"
-        return "woodbury" if n <= 8192 else "cg"
+        if max(n, p) <= 8192:  # eigendecomposition of the smaller of JJ^T (N x N) and J^T J (P x P)
+            return "woodbury" if n <= p else "gram"
+        return "cg"
 
     def direction(self, theta: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, float]:
         """The damped Gauss–Newton direction and the damping λ used."""
@@ -96,15 +98,16 @@ class ENGD(AbstractOptimizer):
             lam = self.mu * float(s[0] ** 2) if s.numel() else self.mu
             coef = s / (s**2 + lam)
             return -(Vh.T @ (coef * (U.T @ r))), lam
-        if solver == "woodbury":
+        if solver == "woodbury":  # -J^T (JJ^T + λI)^{-1} r, eigendecomposition of the N x N kernel
             J = self.objective.jacobian(theta)
-            K = J @ J.T
-            lam = self.mu * float(torch.linalg.eigvalsh(K)[-1])
-            K.diagonal().add_(lam)
-            L, info = torch.linalg.cholesky_ex(K)
-            if int(info) != 0:
-                raise FloatingPointError("kernel matrix not positive definite; increase the damping")
-            return -(J.T @ torch.cholesky_solve(r[:, None], L)[:, 0]), lam
+            e, Q = torch.linalg.eigh(J @ J.T)
+            lam = self.mu * float(e[-1])
+            return -(J.T @ (Q @ ((Q.T @ r) / (e.clamp_min(0) + lam)))), lam
+        if solver == "gram":  # -(J^T J + λI)^{-1} J^T r, eigendecomposition of the P x P Gram matrix
+            J = self.objective.jacobian(theta)
+            d, V = torch.linalg.eigh(J.T @ J)
+            lam = self.mu * float(d[-1])
+            return -(V @ ((V.T @ (J.T @ r)) / (d.clamp_min(0) + lam))), lam
         # cg: matrix-free
         if self._scale is None:
             self._scale, _ = power_iteration(lambda V: gram_vector_product(residual, theta, V), theta.numel(), iterations=30,

@@ -41,7 +41,7 @@ def run(opt_cls, module, obj, steps, **kw):
     return opt
 
 
-@pytest.mark.parametrize("solver", ["svd", "woodbury", "cg"])
+@pytest.mark.parametrize("solver", ["svd", "woodbury", "gram", "cg"])
 @pytest.mark.parametrize("opt_cls", [ENGD, LevenbergMarquardt])
 def test_linear_least_squares_reaches_the_known_optimum(opt_cls, solver):
     g = torch.Generator().manual_seed(0)
