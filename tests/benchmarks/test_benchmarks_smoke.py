@@ -38,3 +38,15 @@ def test_optimizers_benchmark_quick(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["method"] for r in rows] == ["adam", "engd (svd)"] == [r["method"] for r in result["rows"]]
     assert all(r["rel_l2"] > 0 and "budget" in r["stop_reason"] for r in rows)
+
+
+def test_peers_benchmark_without_deepxde_says_so(tmp_path, capsys):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("deepxde") is not None:
+        pytest.skip("deepxde is installed: the comparison itself is a long benchmark, not a test")
+    assert load("peers").main(["--out", str(tmp_path / "peers.json")]) is None
+    assert "deepxde is not installed" in capsys.readouterr().out
+    assert not (tmp_path / "peers.json").exists()
