@@ -37,6 +37,7 @@ from physopt import (
 )
 from physopt.curvature import FlatParameters
 from physopt.optim import LeastSquaresObjective
+from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
 from problems import Box, HardConstraint, Problem
 
 from ._options import AbstractOptions
@@ -89,6 +90,9 @@ class PINNOptions(AbstractOptions):
         self.check_choice("bc", ("auto", "soft", "hard"))
         self.check_choice("dtype", tuple(DTYPES))
         self.check_choice("activation", tuple(ACTIVATIONS))
+        self.check_choice("engd_solver", ENGD_SOLVERS)
+        if not self.damping > 0:
+            raise ConfigurationError(f"damping must be positive, got {self.damping}")
         for name in ("points", "boundary_points"):
             self.check_range(name, 1)
         for name in ("width", "depth"):

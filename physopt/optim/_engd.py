@@ -11,7 +11,7 @@ Gram matrix :math:`J^\top J` is their :math:`G` up to the term weights folded
 into :math:`r`). Solved by
 
 - ``"svd"``: a thin SVD of :math:`J`, :math:`\delta = -V\,\mathrm{diag}(s/(s^2+\lambda))\,U^\top r`
-  (never squares the condition number; for a few thousand parameters),
+  (never squares the condition number; the most accurate, and the slowest),
 - ``"woodbury"``: eigendecomposition of the :math:`N\times N` kernel :math:`JJ^\top`
   (points fewer than parameters), ``"gram"``: of the :math:`P\times P` Gram matrix,
 - ``"cg"``: conjugate gradients on Gram-vector products, matrix-free.
@@ -78,33 +78,33 @@ class ENGD(AbstractOptimizer):
         self._rejected = 0
         self._scale: float | None = None  # largest Gram eigenvalue, for the cg solver
         self.last_step: dict = {}
+        self.jacobian: torch.Tensor | None = None  # the dense J of the last direction, when one was formed
 
     def _choose(self, n: int, p: int) -> str:
         if self.solver != "auto":
             return self.solver
-        if n * p * min(n, p) <= 3e8:  # a thin SVD is cheap: the most accurate choice
-            return "svd"
-        if max(n, p) <= 8192:  # eigendecomposition of the smaller of JJ^T (N x N) and J^T J (P x P)
-            return "woodbury" if n <= p else "gram"
+        if max(n, p) <= 8192:  # eigendecomposition of the smaller of JJ^T (N x N) and J^T J (P x P):
+            return "woodbury" if n <= p else "gram"  # 2-4x cheaper than a thin SVD; λ >= μ·d_max keeps it stable
         return "cg"
 
     def direction(self, theta: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """The damped Gauss–Newton direction and the damping λ used."""
+        """The damped Gauss–Newton direction and the damping λ used (``self.jacobian``: the dense J, if formed)."""
+        self.jacobian = None
         residual = self.objective.residual
         solver = self._choose(r.numel(), theta.numel())
         if solver == "svd":
-            J = self.objective.jacobian(theta)
+            J = self.jacobian = self.objective.jacobian(theta)
             U, s, Vh = torch.linalg.svd(J, full_matrices=False)
             lam = self.mu * float(s[0] ** 2) if s.numel() else self.mu
             coef = s / (s**2 + lam)
             return -(Vh.T @ (coef * (U.T @ r))), lam
         if solver == "woodbury":  # -J^T (JJ^T + λI)^{-1} r, eigendecomposition of the N x N kernel
-            J = self.objective.jacobian(theta)
+            J = self.jacobian = self.objective.jacobian(theta)
             e, Q = torch.linalg.eigh(J @ J.T)
             lam = self.mu * float(e[-1])
             return -(J.T @ (Q @ ((Q.T @ r) / (e.clamp_min(0) + lam)))), lam
         if solver == "gram":  # -(J^T J + λI)^{-1} J^T r, eigendecomposition of the P x P Gram matrix
-            J = self.objective.jacobian(theta)
+            J = self.jacobian = self.objective.jacobian(theta)
             d, V = torch.linalg.eigh(J.T @ J)
             lam = self.mu * float(d[-1])
             return -(V @ ((V.T @ (J.T @ r)) / (d.clamp_min(0) + lam))), lam

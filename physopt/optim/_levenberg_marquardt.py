@@ -42,7 +42,8 @@ class LevenbergMarquardt(ENGD):
             self.nu *= 2
             return loss
         with torch.no_grad():
-            Jd = torch.func.jvp(self.objective.residual, (theta,), (delta,))[1]
+            J = getattr(self, "jacobian", None)
+            Jd = J @ delta if J is not None else torch.func.jvp(self.objective.residual, (theta,), (delta,))[1]
             predicted = current - float((r + Jd) @ (r + Jd))
             new = float(self.objective.loss(theta + delta))
         rho = (current - new) / predicted if predicted > 0 else -1.0

@@ -244,3 +244,10 @@ def test_curvature_diagnostics_are_written_to_the_metrics(tmp_path):
     dense_top = float(torch.linalg.eigvalsh(J.T @ J)[-1])
     assert abs(with_diag[-1]["gram_top_eig"] - dense_top) < 1e-3 * dense_top
     assert with_diag[-1]["gram_cond"] >= 1.0 and math.isfinite(with_diag[-1]["hessian_top_eig"])
+
+
+def test_second_order_options_are_checked_when_the_solver_is_built():
+    with pytest.raises(ConfigurationError, match="engd_solver"):
+        PINNOptions(engd_solver="nope").validate()
+    with pytest.raises(ConfigurationError, match="damping"):
+        PINNOptions(damping=0.0).validate()
