@@ -25,6 +25,9 @@ class AbstractOptimizer(abc.ABC):
     """A first- or second-order optimizer over a list of parameter tensors."""
 
     name: str = "abstract"
+    # False for optimizers that differentiate the solver's objective themselves and call the
+    # closure only for the loss value: the training loop then skips the backward pass
+    closure_needs_gradient: bool = True
 
     def __init__(self, params):
         self.params = [p for p in params if p.requires_grad]

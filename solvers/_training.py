@@ -267,8 +267,12 @@ def train(
     def closure():
         for p in state.model.parameters():
             p.grad = None
-        loss, terms = loss_fn()
-        loss.backward()
+        if state.optimizer.closure_needs_gradient:
+            loss, terms = loss_fn()
+            loss.backward()
+        else:  # the optimizer differentiates its own objective: the loss is for the metrics only
+            with torch.no_grad():
+                loss, terms = loss_fn()
         if not terms_box:  # keep the terms of the first evaluation: they add up to the step's loss
             terms_box.update(terms)
         return loss

@@ -87,6 +87,7 @@ class AdaHessian(AbstractOptimizer):
     """AdaHessian: Adam with the squared Hutchinson Hessian diagonal as second moment (needs the solver's objective)."""
 
     name = "adahessian"
+    closure_needs_gradient = False
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, lr: float = 0.1, lr_final: float | None = None,
                  steps: int = 1, betas=(0.9, 0.999), eps: float = 1e-8, hessian_power: float = 1.0, probes: int = 1,

@@ -28,6 +28,7 @@ class LazyNewton(AbstractOptimizer):
     """Newton steps with a dense curvature factorisation refreshed every ``reuse`` steps."""
 
     name = "lazy_newton"
+    closure_needs_gradient = False
 
     def __init__(self, params, objective=None, reuse: int = 5, damping: float = 1e-10, curvature: str = "gauss-newton",
                  patience: int = 8, **_unused):

@@ -31,6 +31,7 @@ class MultiAdam(AbstractOptimizer):
     """Adam with one pair of moment estimates per loss group (groups from the solver's objective)."""
 
     name = "multiadam"
+    closure_needs_gradient = False
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, lr: float = 1e-3, betas=(0.99, 0.99),
                  eps: float = 1e-8, lr_final: float | None = None, steps: int = 1):

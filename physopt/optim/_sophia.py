@@ -51,6 +51,7 @@ class Sophia(AbstractOptimizer):
     """Sophia-H: elementwise-clipped diagonal Newton with a Hutchinson Hessian EMA (needs the solver's objective)."""
 
     name = "sophia"
+    closure_needs_gradient = False
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, lr: float = 1e-3, lr_final: float | None = None,
                  steps: int = 1, betas=(0.965, 0.99), gamma: float = 0.01, eps: float = 1e-12, update_every: int = 10,
