@@ -83,6 +83,15 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
+def apply_update(opt, update: torch.Tensor, theta: torch.Tensor, loss: float | None, value: torch.Tensor) -> float:
+    """``theta -= lr * (update + weight_decay * theta)``, decay ``lr``; return the loss to report."""
+    if opt.weight_decay:
+        update = update + opt.weight_decay * theta
+    opt.objective.flat.add_(update, alpha=-opt.lr)
+    opt.lr *= opt.decay
+    return float(value.detach()) if loss is None else loss
+
+
 class AdaHessian(AbstractOptimizer):
     """AdaHessian: Adam with the squared Hutchinson Hessian diagonal as second moment (needs the solver's objective)."""
 
@@ -110,8 +119,7 @@ class AdaHessian(AbstractOptimizer):
 
     def step(self, closure=None):
         loss = None if closure is None else float(closure().detach())
-        flat = self.objective.flat
-        theta = flat.vector()
+        theta = self.objective.flat.vector()
         g, value = grad_and_value(self.objective.loss)(theta)
         g = g.detach()
         D = hessian_diagonal_estimate(self.objective.loss, theta, self.probes, self.generator)
@@ -123,12 +131,7 @@ class AdaHessian(AbstractOptimizer):
         m_hat = self.m / (1 - b1**self.t)
         v_hat = self.v / (1 - b2**self.t)
         denom = (v_hat.sqrt() if self.hessian_power == 1.0 else v_hat ** (self.hessian_power / 2)) + self.eps
-        update = m_hat / denom
-        if self.weight_decay:
-            update = update + self.weight_decay * theta
-        flat.add_(update, alpha=-self.lr)
-        self.lr *= self.decay
-        return float(value.detach()) if loss is None else loss
+        return apply_update(self, m_hat / denom, theta, loss, value)
 
     def state_dict(self):
         return {"t": self.t, "lr": self.lr, "m": self.m.clone(), "v": self.v.clone(),

@@ -41,7 +41,7 @@ from torch.func import grad_and_value
 
 from .._errors import ConfigurationError
 from .._optimizers import AbstractOptimizer
-from ._adahessian import check_common, check_objective, hessian_diagonal_estimate, make_generator
+from ._adahessian import apply_update, check_common, check_objective, hessian_diagonal_estimate, make_generator
 from ._objective import LeastSquaresObjective
 
 __all__ = ["Sophia"]
@@ -77,8 +77,7 @@ class Sophia(AbstractOptimizer):
 
     def step(self, closure=None):
         loss = None if closure is None else float(closure().detach())
-        flat = self.objective.flat
-        theta = flat.vector()
+        theta = self.objective.flat.vector()
         g, value = grad_and_value(self.objective.loss)(theta)
         b1, b2 = self.betas
         self.t += 1
@@ -88,12 +87,7 @@ class Sophia(AbstractOptimizer):
             self.h.mul_(b2).add_(h_hat, alpha=1 - b2)
         ratio = self.m / torch.clamp(self.gamma * self.h, min=self.eps)
         self.last_clipped = float((ratio.abs() >= 1).to(theta.dtype).mean())
-        update = ratio.clamp(-1.0, 1.0)
-        if self.weight_decay:
-            update = update + self.weight_decay * theta
-        flat.add_(update, alpha=-self.lr)
-        self.lr *= self.decay
-        return float(value.detach()) if loss is None else loss
+        return apply_update(self, ratio.clamp(-1.0, 1.0), theta, loss, value)
 
     def state_dict(self):
         return {"t": self.t, "lr": self.lr, "m": self.m.clone(), "h": self.h.clone(),
