@@ -27,22 +27,26 @@ ACTIVATIONS = {
 
 
 class MLP(torch.nn.Module):
-    r"""Fully connected network :math:`\mathbb{R}^{n} \to \mathbb{R}^{m}`, ``depth`` hidden layers of ``width``.
+    r"""Fully connected network :math:`\mathbb{R}^{n} \to \mathbb{R}^{m}`, ``depth`` hidden layers of ``width`` (or widths ``hidden``).
 
     Works on one point ``(n,)`` or a batch ``(..., n)``. Weights are Glorot-normal,
     biases zero — smooth activations only, since PDE residuals differentiate it.
     """
 
-    def __init__(self, n_in: int, n_out: int, width: int = 32, depth: int = 3, activation: str = "tanh"):
+    def __init__(self, n_in: int, n_out: int, width: int = 32, depth: int = 3, activation: str = "tanh",
+                 hidden: list[int] | None = None):
         super().__init__()
-        for label, value, low in (("n_in", n_in, 1), ("n_out", n_out, 1), ("width", width, 1), ("depth", depth, 1)):
-            if not isinstance(value, int) or value < low:
-                raise ConfigurationError(f"MLP {label} must be an integer >= {low}, got {value!r}")
+        hidden = [width] * depth if hidden is None else list(hidden)
+        checks = [("n_in", n_in), ("n_out", n_out), ("width", width), ("depth", depth)]
+        checks += [(f"hidden[{i}]", w) for i, w in enumerate(hidden)]
+        for label, value in checks:
+            if not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"MLP {label} must be an integer >= 1, got {value!r}")
         if activation not in ACTIVATIONS:
             raise ConfigurationError(
                 f"unknown activation '{activation}'; choose one of: {', '.join(ACTIVATIONS)}"
             )
-        sizes = [n_in] + [width] * depth + [n_out]
+        sizes = [n_in] + hidden + [n_out]
         layers: list[torch.nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             linear = torch.nn.Linear(a, b)

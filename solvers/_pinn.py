@@ -41,6 +41,7 @@ from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
 from problems import Box, HardConstraint, Problem
 
 from ._options import AbstractOptions
+from ._pinn_jets import jets_for
 from ._solution import Solution, error_function
 from ._training import (
     Callback,
@@ -63,6 +64,7 @@ class PINNOptions(AbstractOptions):
 
     width: int = 32
     depth: int = 3
+    hidden: str = ""  # hidden widths, e.g. "64,64,48,48" (overrides width and depth)
     activation: str = "tanh"
     points: int = 1024
     boundary_points: int = 256
@@ -75,6 +77,7 @@ class PINNOptions(AbstractOptions):
     lr_final: float = 1e-4
     engd_solver: str = "auto"
     damping: float = 1e-10
+    kfac_damping: float = 1e-3
     dtype: str = "float64"
     device: str = "cpu"
     seed: int = 0
@@ -83,6 +86,19 @@ class PINNOptions(AbstractOptions):
     target_error: float = 0.0
     checkpoint_every: int = 500
     diagnostics_every: int = 0
+    jets: bool = True  # MLP jets for Gauss-Newton Jacobians and K-FAC (checked against the exact path)
+
+    def hidden_widths(self) -> list[int]:
+        """The hidden layer widths: ``hidden`` parsed, else ``depth`` times ``width``."""
+        if not self.hidden.strip():
+            return [self.width] * self.depth
+        try:
+            widths = [int(w) for w in self.hidden.replace(" ", "").split(",")]
+        except ValueError:
+            raise ConfigurationError(f"hidden={self.hidden!r}: give comma-separated layer widths, e.g. 64,64,48,48") from None
+        if not widths or min(widths) < 1:
+            raise ConfigurationError(f"hidden={self.hidden!r}: every layer width must be >= 1")
+        return widths
 
     def validate(self):
         super().validate()
@@ -91,12 +107,13 @@ class PINNOptions(AbstractOptions):
         self.check_choice("dtype", tuple(DTYPES))
         self.check_choice("activation", tuple(ACTIVATIONS))
         self.check_choice("engd_solver", ENGD_SOLVERS)
-        if not self.damping > 0:
-            raise ConfigurationError(f"damping must be positive, got {self.damping}")
+        if not self.damping > 0 or not self.kfac_damping > 0:
+            raise ConfigurationError(f"damping and kfac_damping must be positive, got {self.damping}, {self.kfac_damping}")
         for name in ("points", "boundary_points"):
             self.check_range(name, 1)
         for name in ("width", "depth"):
             self.check_range(name, 1)
+        self.hidden_widths()
         for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every"):
             self.check_range(name, 0)
         if not self.lr > 0 or not self.lr_final > 0:
@@ -138,7 +155,7 @@ class PINN:
         o = self.options
         self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
         torch.manual_seed(o.seed)
-        self.model = MLP(problem.n_coordinates, problem.n_unknowns, o.width, o.depth, o.activation).to(
+        self.model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths()).to(
             dtype=self.dtype, device=self.device
         )
         # soft: every condition a penalty (a problem's own HardConstraint is set aside);
@@ -265,15 +282,17 @@ class PINN:
         return points[mask][:want], normals[mask][:want]
 
     # ----- loss ---------------------------------------------------------------------
-    def _pointwise_terms(self) -> list[tuple[str, Callable, tuple[torch.Tensor, ...], float]]:
-        """Every loss term as ``(name, fn(field, *point_args), point_args, scale)``.
+    def _pointwise_terms(self) -> list[tuple[str, Callable, tuple[torch.Tensor, ...], float, int | None]]:
+        """Every loss term as ``(name, fn(field, *point_args), point_args, scale, order)``.
 
         ``fn`` is the term's residual at one point (for periodicity: one pair of
         points); the term contributes ``scale**2 * sum_i |fn(field, *args_i)|**2``.
+        ``order``: the highest derivative of the field the term takes, at its
+        first point only (None: it looks elsewhere too) — what MLP jets must carry.
         """
         p = self.problem
         n = p.n_space
-        terms = [("residual", lambda u, x: p.residual(u, x), (self.batch.interior,), 1 / math.sqrt(len(self.batch.interior)))]
+        terms = [("residual", lambda u, x: p.residual(u, x), (self.batch.interior,), 1 / math.sqrt(len(self.batch.interior)), 2)]
         counts: dict[str, int] = {}
         for entry in self.batch.conditions:
             c, x = entry["condition"], entry["points"]
@@ -281,19 +300,19 @@ class PINN:
             key = c.kind if counts[c.kind] == 1 else f"{c.kind}_{counts[c.kind]}"
             scale = math.sqrt(c.weight / len(x))
             if c.kind == "dirichlet":
-                terms.append((key, lambda u, y, c=c: u(y) - c.value(y), (x,), scale))
+                terms.append((key, lambda u, y, c=c: u(y) - c.value(y), (x,), scale, 0))
             elif c.kind == "neumann":
                 def flux(u, y, normal, c=c):
                     grad_u = torch.stack([partial(u, i)(y) for i in range(n)], -1)
                     return (grad_u * normal).sum(-1) - c.value(y)
 
-                terms.append((key, flux, (x, entry["normals"]), scale))
+                terms.append((key, flux, (x, entry["normals"]), scale, 1))
             elif c.kind == "initial":
                 def initial(u, y, c=c):
                     f = u if c.order == 0 else time_derivative(u, c.order)
                     return f(y) - c.value(y[:n])
 
-                terms.append((key, initial, (x,), scale))
+                terms.append((key, initial, (x,), scale, c.order if c.order <= 2 else None))
             elif c.kind == "periodic":
                 def jump(u, y, z, c=c):
                     d = (u(y) - u(z)).reshape(-1)
@@ -302,7 +321,7 @@ class PINN:
                         d = torch.cat([d, (du(y) - du(z)).reshape(-1)])
                     return d
 
-                terms.append((key, jump, (x, entry["partner"]), scale))
+                terms.append((key, jump, (x, entry["partner"]), scale, None))
             else:
                 raise ProblemDefinitionError(f"no loss for condition kind '{c.kind}'")
         return terms
@@ -313,7 +332,7 @@ class PINN:
         with self.problem.layout(), derivative_mode(self.options.derivatives):
             return {
                 name: vmap(lambda *a, fn=fn: fn(field, *a))(*args).reshape(-1) * scale
-                for name, fn, args, scale in self._pointwise_terms()
+                for name, fn, args, scale, _ in self._pointwise_terms()
             }
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -321,36 +340,49 @@ class PINN:
         terms = {k: r @ r for k, r in self.residual_terms().items()}
         return sum(terms.values()), terms
 
-    def least_squares(self) -> LeastSquaresObjective:
-        """The loss as :math:`\|r(\theta)\|^2` over the flat parameter vector (for Gauss–Newton methods).
-
-        The Jacobian is formed term by term from per-point parameter gradients
-        (``vmap`` over points of ``jacrev`` in θ): linear in the number of points,
-        where ``jacrev`` of the whole vmapped residual would be quadratic.
-        """
-        flat = FlatParameters(self.model)
+    def field_at(self, flat: FlatParameters, theta: torch.Tensor):
+        """The pointwise field with the network's parameters set to the flat vector ``theta``."""
         single = self.problem.n_unknowns == 1
 
-        def field_at(theta):
-            def net(x):
-                out = flat.call(theta, x)
-                return out.squeeze(-1) if single else out
+        def net(x):
+            out = flat.call(theta, x)
+            return out.squeeze(-1) if single else out
 
-            return net if self.hard is None else (lambda x: self.hard.ansatz(x, net(x)))
+        return net if self.hard is None else (lambda x: self.hard.ansatz(x, net(x)))
+
+    def least_squares(self) -> LeastSquaresObjective:
+        r"""The loss as :math:`\|r(\theta)\|^2` over the flat parameter vector (for Gauss–Newton methods).
+
+        For an MLP, terms are evaluated through the network's jets and the
+        Jacobian comes from one backward pass through the layer copies
+        (:mod:`solvers._pinn_jets`; K-FAC factors too). Otherwise, or for terms
+        without a jet form, the Jacobian is formed term by term from per-point
+        parameter gradients (``vmap`` over points of ``jacrev`` in θ): linear in
+        the number of points, where ``jacrev`` of the whole vmapped residual
+        would be quadratic.
+        """
+        flat = FlatParameters(self.model)
+        jets = jets_for(self, flat, flat.vector()) if self.options.jets else None
 
         def residual(theta):
-            return torch.cat(list(self.residual_terms(field_at(theta)).values()))
+            return torch.cat(list(self.residual_terms(self.field_at(flat, theta)).values()))
 
         def jacobian(theta):
             blocks = []
             with self.problem.layout(), derivative_mode(self.options.derivatives):
-                for _, fn, args, scale in self._pointwise_terms():
-                    point_grad = jacrev(lambda th, *a, fn=fn: fn(field_at(th), *a))
+                for _, fn, args, scale, _ in self._pointwise_terms():
+                    point_grad = jacrev(lambda th, *a, fn=fn: fn(self.field_at(flat, th), *a))
                     J = vmap(point_grad, in_dims=(None,) + (0,) * len(args))(theta, *args)
                     blocks.append(J.reshape(-1, theta.numel()) * scale)
             return torch.cat(blocks)
 
-        return LeastSquaresObjective(flat, residual, lambda theta: self.residual_terms(field_at(theta)), jacobian)
+        # measured (benchmarks/derivatives.py --jacobian): the jet Jacobian is 1.6-3.3x faster from two
+        # hidden layers on, no faster for one; residual values are cheaper on the exact path
+        deep = len(jets.structure.linear) >= 3 if jets is not None else False
+        return LeastSquaresObjective(
+            flat, residual, lambda theta: self.residual_terms(self.field_at(flat, theta)),
+            jets.jacobian if deep else jacobian, jets.kronecker if jets is not None else None,
+        )
 
     # ----- solve --------------------------------------------------------------------
     def optimizer_options(self, name: str, steps: int) -> dict:
@@ -359,6 +391,8 @@ class PINN:
             return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
         if name in ("engd", "lm"):
             return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping}
+        if name == "kfac":
+            return {"objective": self.least_squares(), "damping": o.kfac_damping}
         if name in ("newton_cg", "lazy_newton"):
             return {"objective": self.least_squares(), "damping": o.damping}
         if name in ("multiadam", "adahessian", "sophia"):

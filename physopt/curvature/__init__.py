@@ -7,6 +7,12 @@ from ._matrices import gram_matrix as gram_matrix
 from ._matrices import kernel_matrix as kernel_matrix
 from ._matrices import per_point_jacobian as per_point_jacobian
 from ._matrices import residual_jacobian as residual_jacobian
+from ._mlp_jets import Jets as Jets
+from ._mlp_jets import KroneckerBlock as KroneckerBlock
+from ._mlp_jets import LayerRecord as LayerRecord
+from ._mlp_jets import MLPStructure as MLPStructure
+from ._mlp_jets import kronecker_factors as kronecker_factors
+from ._mlp_jets import layer_jacobians as layer_jacobians
 from ._parameters import FlatParameters as FlatParameters
 from ._products import gram_vector_product as gram_vector_product
 from ._products import hessian_vector_product as hessian_vector_product

@@ -12,8 +12,10 @@ into :math:`r`). Solved by
 
 - ``"svd"``: a thin SVD of :math:`J`, :math:`\delta = -V\,\mathrm{diag}(s/(s^2+\lambda))\,U^\top r`
   (never squares the condition number; the most accurate, and the slowest),
-- ``"woodbury"``: eigendecomposition of the :math:`N\times N` kernel :math:`JJ^\top`
-  (points fewer than parameters), ``"gram"``: of the :math:`P\times P` Gram matrix,
+- ``"woodbury"``: a Cholesky solve with the damped :math:`N\times N` kernel
+  :math:`JJ^\top + \lambda I` (points fewer than parameters), ``"gram"``: with the
+  :math:`P\times P` Gram matrix (an eigendecomposition where Cholesky breaks down);
+  the matrix is kept, so a rejected step costs a new solve, not a new Jacobian,
 - ``"cg"``: conjugate gradients on Gram-vector products, matrix-free.
 
 :math:`\lambda = \mu\,\sigma_{\max}^2` is relative to the largest eigenvalue
@@ -59,6 +61,29 @@ def conjugate_gradient(matvec, b: torch.Tensor, iterations: int = 200, rtol: flo
     return x, iterations
 
 
+def _largest_eigenvalue(G: torch.Tensor, iterations: int = 30) -> float:
+    """Largest eigenvalue of a symmetric positive semi-definite matrix (power iteration; enough to scale the damping)."""
+    v = torch.ones(G.shape[0], dtype=G.dtype, device=G.device) / math.sqrt(G.shape[0])
+    value = 0.0
+    for _ in range(iterations):
+        w = G @ v
+        value = float(w.norm())
+        if value == 0.0:
+            return 0.0
+        v = w / value
+    return float(v @ (G @ v))
+
+
+def _damped_solve(G: torch.Tensor, b: torch.Tensor, lam: float) -> torch.Tensor:
+    """``(G + λI)^{-1} b`` by Cholesky (6-12x cheaper than an eigendecomposition); eigh where Cholesky breaks down."""
+    A = G + lam * torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) == 0:
+        return torch.cholesky_solve(b[:, None], L)[:, 0]
+    e, Q = torch.linalg.eigh(G)
+    return Q @ ((Q.T @ b) / (e.clamp_min(0) + lam))
+
+
 class ENGD(AbstractOptimizer):
     """Energy natural gradient (damped Gauss–Newton) with a rejecting grid line search."""
 
@@ -80,13 +105,29 @@ class ENGD(AbstractOptimizer):
         self._scale: float | None = None  # largest Gram eigenvalue, for the cg solver
         self.last_step: dict = {}
         self.jacobian: torch.Tensor | None = None  # the dense J of the last direction, when one was formed
+        self._factorisation = None  # (solver, theta, r, factors) of the last dense linearisation
 
     def _choose(self, n: int, p: int) -> str:
         if self.solver != "auto":
             return self.solver
-        if max(n, p) <= 8192:  # eigendecomposition of the smaller of JJ^T (N x N) and J^T J (P x P):
-            return "woodbury" if n <= p else "gram"  # 2-4x cheaper than a thin SVD; λ >= μ·d_max keeps it stable
+        if min(n, p) <= 8192 and n * p <= 50_000_000:  # dense J (<= 400 MB in float64); Cholesky of the smaller
+            return "woodbury" if n <= p else "gram"  # of JJ^T (N x N) and J^T J (P x P): far cheaper than a thin SVD
         return "cg"
+
+    def _factorise(self, theta: torch.Tensor, r: torch.Tensor, solver: str):
+        """J and its Gram/kernel matrix at ``theta``, reused while parameters and residual stay put (after a rejected step)."""
+        cached = self._factorisation
+        if cached is not None and cached[0] == solver and torch.equal(cached[1], theta) and torch.equal(cached[2], r):
+            return cached[3]
+        J = self.objective.jacobian(theta)
+        if solver == "svd":
+            U, s, Vh = torch.linalg.svd(J, full_matrices=False)
+            factors = (J, U, s, Vh)
+        else:
+            G = J @ J.T if solver == "woodbury" else J.T @ J
+            factors = (J, G, _largest_eigenvalue(G))
+        self._factorisation = (solver, theta.clone(), r.clone(), factors)
+        return factors
 
     def direction(self, theta: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, float]:
         """The damped Gauss–Newton direction and the damping λ used (``self.jacobian``: the dense J, if formed)."""
@@ -94,21 +135,18 @@ class ENGD(AbstractOptimizer):
         residual = self.objective.residual
         solver = self._choose(r.numel(), theta.numel())
         if solver == "svd":
-            J = self.jacobian = self.objective.jacobian(theta)
-            U, s, Vh = torch.linalg.svd(J, full_matrices=False)
+            J, U, s, Vh = self._factorise(theta, r, solver)
+            self.jacobian = J
             lam = self.mu * float(s[0] ** 2) if s.numel() else self.mu
             coef = s / (s**2 + lam)
             return -(Vh.T @ (coef * (U.T @ r))), lam
-        if solver == "woodbury":  # -J^T (JJ^T + λI)^{-1} r, eigendecomposition of the N x N kernel
-            J = self.jacobian = self.objective.jacobian(theta)
-            e, Q = torch.linalg.eigh(J @ J.T)
-            lam = self.mu * float(e[-1])
-            return -(J.T @ (Q @ ((Q.T @ r) / (e.clamp_min(0) + lam)))), lam
-        if solver == "gram":  # -(J^T J + λI)^{-1} J^T r, eigendecomposition of the P x P Gram matrix
-            J = self.jacobian = self.objective.jacobian(theta)
-            d, V = torch.linalg.eigh(J.T @ J)
-            lam = self.mu * float(d[-1])
-            return -(V @ ((V.T @ (J.T @ r)) / (d.clamp_min(0) + lam))), lam
+        if solver in ("woodbury", "gram"):  # -J^T (JJ^T + λI)^{-1} r  or  -(J^T J + λI)^{-1} J^T r
+            J, G, top = self._factorise(theta, r, solver)
+            self.jacobian = J
+            lam = self.mu * top
+            if solver == "woodbury":
+                return -(J.T @ _damped_solve(G, r, lam)), lam
+            return -_damped_solve(G, J.T @ r, lam), lam
         # cg: matrix-free
         if self._scale is None:
             self._scale, _ = power_iteration(lambda V: gram_vector_product(residual, theta, V), theta.numel(), iterations=30,

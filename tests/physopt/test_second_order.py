@@ -199,3 +199,53 @@ def test_steihaug_stops_at_the_boundary_on_negative_curvature():
     assert abs(float(p.norm()) - 0.5) < 1e-12
     p, why = steihaug_cg(lambda v: 4 * v, g, radius=10.0)  # interior Newton step
     assert why == "converged" and torch.allclose(p, -g / 4)
+
+
+def _linear_layer_problem():
+    """r_{n,k} = ((W x_n + b) - y_n)_k: the Gram matrix is exactly I ⊗ Σ ã ã^T, one Kronecker product."""
+    from physopt.curvature import KroneckerBlock
+
+    gen = torch.Generator().manual_seed(3)
+    layer = torch.nn.Linear(3, 2).double()
+    x = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(40, 2, generator=gen, dtype=torch.float64)
+    flat = FlatParameters(layer)
+
+    def residual(theta):
+        return (flat.call(theta, x) - y).reshape(-1)
+
+    def kronecker(theta):
+        a = torch.cat([x, torch.ones(40, 1, dtype=torch.float64)], 1)
+        return [KroneckerBlock("weight", "bias", [(a.T @ a / 40, 40 * torch.eye(2, dtype=torch.float64))])]
+
+    a = torch.cat([x, torch.ones(40, 1, dtype=torch.float64)], 1)
+    best = torch.linalg.lstsq(a, y).solution  # (4, 2): rows W^T then b
+    return layer, LeastSquaresObjective(flat, residual, kronecker_fn=kronecker), best
+
+
+@pytest.mark.parametrize("step_rule", ["auto", "line_search"])
+def test_kfac_solves_a_problem_whose_gram_matrix_is_one_kronecker_product(step_rule):
+    from physopt.optim import KFAC
+
+    layer, obj, best = _linear_layer_problem()
+    opt = KFAC(layer.parameters(), obj, damping=1e-12, step_rule=step_rule)
+    for _ in range(3):
+        opt.step(lambda: obj.loss(obj.flat.vector()))
+    assert torch.allclose(layer.weight.detach(), best[:3].T, atol=1e-8)
+    assert torch.allclose(layer.bias.detach(), best[3], atol=1e-8)
+
+
+def test_kfac_needs_kronecker_factors_and_saves_its_state():
+    from physopt.optim import KFAC
+
+    module = Params([1.0, 2.0])
+    with pytest.raises(ConfigurationError, match="Kronecker factors"):
+        KFAC(module.parameters(), objective_for(module, lambda th: th))
+    layer, obj, _ = _linear_layer_problem()
+    opt = KFAC(layer.parameters(), obj)
+    opt.step(lambda: obj.loss(obj.flat.vector()))
+    state = opt.state_dict()
+    again = KFAC(layer.parameters(), obj)
+    again.load_state_dict(state)
+    assert again.damping == opt.damping and torch.equal(again.factors[0].pairs[0][0], opt.factors[0].pairs[0][0])
+    assert "kfac" in OPTIMIZERS

@@ -1,0 +1,203 @@
+r"""MLPs seen as weight sharing: second-order input jets, per-point Jacobians, Kronecker factors.
+
+For a network of ``Linear`` layers and elementwise activations, the value, the
+input gradient and the input Hessian at a point propagate together (collapsed
+Taylor mode). Stack them as *copies* :math:`s = 0..S-1` of every layer input
+:math:`a_s` — the value, the :math:`D` first derivatives
+:math:`\partial_i a`, the :math:`D(D+1)/2` second derivatives
+:math:`\partial_{ij} a` (:math:`i \le j`). A linear layer maps every copy by
+:math:`W` (the bias enters the value only); an activation :math:`\sigma` maps
+
+.. math::
+    a \mapsto \sigma(a), \quad \partial_i a \mapsto \sigma'(a)\,\partial_i a, \quad
+    \partial_{ij} a \mapsto \sigma'(a)\,\partial_{ij} a + \sigma''(a)\,\partial_i a\,\partial_j a .
+
+A pointwise residual :math:`r_n` that depends on the field through its
+derivatives of order :math:`\le 2` at the point :math:`x_n` then sees
+:math:`W_l` only through :math:`z_{n,s} = W_l a_{n,s}`, so its parameter
+Jacobian is a sum of outer products over the copies,
+
+.. math::
+    \frac{\partial r_n}{\partial W_l} = \sum_s g_{n,s}\, \tilde a_{n,s}^\top, \qquad
+    g_{n,s} = \frac{\partial r_n}{\partial z_{n,s}}, \quad
+    \tilde a_{n,s} = (a_{n,s}, \delta_{s0}),
+
+and one backward pass of :math:`\sum_n r_n` gives every :math:`g_{n,s}` (the
+points are independent). This is the Jacobian the curvature layer uses for MLP
+PINNs (no nested reverse mode per point), and the structure behind K-FAC for
+PINNs (Dangel, Müller & Zeinhofer 2024): the Gram block of layer :math:`l` is
+approximated by :math:`B_l \otimes A_l` with
+:math:`A_l = \frac{1}{NS}\sum_{n,s}\tilde a\tilde a^\top` and
+:math:`B_l = \sum_{n,s} g g^\top` (“KFAC-expand”).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch.func import jvp
+
+from .._errors import ConfigurationError
+
+__all__ = ["MLPStructure", "Jets", "LayerRecord", "KroneckerBlock", "layer_jacobians", "kronecker_factors"]
+
+_ELEMENTWISE = (torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.SiLU, torch.nn.GELU, torch.nn.Softplus, torch.nn.ELU)
+
+
+def _is_elementwise(module: torch.nn.Module) -> bool:
+    return isinstance(module, _ELEMENTWISE) or getattr(module, "elementwise", False) or type(module).__name__ == "_Sine"
+
+
+def _activation_derivatives(act: torch.nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """σ(z), σ'(z), σ''(z) of an elementwise activation (closed forms for tanh and sin)."""
+    if isinstance(act, torch.nn.Tanh):
+        t = torch.tanh(z)
+        d1 = 1 - t * t
+        return t, d1, -2 * t * d1
+    if type(act).__name__ == "_Sine":
+        s = torch.sin(z)
+        return s, torch.cos(z), -s
+    ones = torch.ones_like(z)
+
+    def first(y):
+        return jvp(act, (y,), (ones,))
+
+    (value, d1), (_, d2) = jvp(first, (z,), (ones,))
+    return value, d1, d2
+
+
+@dataclasses.dataclass
+class Jets:
+    """Output value ``(N, m)``, gradient ``(N, m, D)`` (order ≥ 1) and Hessian ``(N, m, D, D)`` (order 2)."""
+
+    value: torch.Tensor
+    gradient: torch.Tensor | None
+    hessian: torch.Tensor | None
+
+
+@dataclasses.dataclass
+class LayerRecord:
+    """The copies entering (``inputs``, ``(N, S, in)``) and leaving (``outputs``, ``(N, S, out)``) one linear layer."""
+
+    weight: str
+    bias: str | None
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+
+
+@dataclasses.dataclass
+class KroneckerBlock:
+    r"""One linear layer's Gram block as :math:`\sum_t B_t \otimes A_t` (``A``: inputs with the bias row last, ``B``: outputs)."""
+
+    weight: str
+    bias: str | None
+    pairs: list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class MLPStructure:
+    """The ``Linear``/elementwise-activation chain of ``module`` (a ``Sequential`` or a module with ``.layers``).
+
+    Raises :class:`ConfigurationError` for anything else (convolutions, norms,
+    residual connections): those networks use the generic curvature products.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        seq = module.layers if isinstance(getattr(module, "layers", None), torch.nn.Sequential) else module
+        prefix = "layers." if seq is not module else ""
+        if not isinstance(seq, torch.nn.Sequential):
+            raise ConfigurationError(
+                f"{type(module).__name__} is not a chain of Linear layers and elementwise activations; "
+                "K-FAC and MLP jets need one (use engd/lm, which work for any network)"
+            )
+        self.steps: list[tuple[str, object]] = []
+        for name, layer in seq.named_children():
+            if isinstance(layer, torch.nn.Linear):
+                bias = f"{prefix}{name}.bias" if layer.bias is not None else None
+                self.steps.append(("linear", (f"{prefix}{name}.weight", bias)))
+            elif _is_elementwise(layer):
+                self.steps.append(("activation", layer))
+            else:
+                raise ConfigurationError(
+                    f"layer {name} ({type(layer).__name__}) is neither Linear nor an elementwise activation; "
+                    "K-FAC and MLP jets need an MLP (use engd/lm, which work for any network)"
+                )
+        self.linear = [s for kind, s in self.steps if kind == "linear"]
+        if not self.linear:
+            raise ConfigurationError("the network has no Linear layer")
+
+    def jets(self, params: dict[str, torch.Tensor], x: torch.Tensor, order: int = 2, record: bool = False
+             ) -> tuple[Jets, list[LayerRecord]]:
+        """Value and input derivatives up to ``order`` (0, 1, 2) at the points ``x`` ``(N, D)``.
+
+        With ``record``, also every linear layer's input and output copies
+        (parameters in ``params`` must require grad for those to be differentiable).
+        """
+        if order not in (0, 1, 2):
+            raise ValueError(f"jet order must be 0, 1 or 2, got {order}")
+        n, d = x.shape
+        pairs = [(i, j) for i in range(d) for j in range(i, d)] if order == 2 else []
+        first, second = (d if order >= 1 else 0), len(pairs)
+        copies = [x[:, None, :]]
+        if first:
+            copies.append(torch.eye(d, dtype=x.dtype, device=x.device).expand(n, d, d))
+        if second:
+            copies.append(x.new_zeros(n, second, d))
+        h = torch.cat(copies, 1)
+        rows = torch.tensor([i for i, _ in pairs], device=x.device, dtype=torch.long)
+        cols = torch.tensor([j for _, j in pairs], device=x.device, dtype=torch.long)
+        value_only = torch.zeros(1 + first + second, 1, dtype=x.dtype, device=x.device)
+        value_only[0] = 1
+        records: list[LayerRecord] = []
+        for kind, step in self.steps:
+            if kind == "linear":
+                weight, bias = step
+                z = h @ params[weight].T
+                if bias is not None:
+                    z = z + value_only * params[bias]
+                if record:
+                    records.append(LayerRecord(weight, bias, h, z))
+                h = z
+            else:
+                value, d1, d2 = _activation_derivatives(step, h[:, 0])
+                parts = [value[:, None]]
+                if first:
+                    grads = h[:, 1:1 + first]
+                    parts.append(d1[:, None] * grads)
+                if second:
+                    parts.append(d1[:, None] * h[:, 1 + first:] + d2[:, None] * grads[:, rows] * grads[:, cols])
+                h = torch.cat(parts, 1)
+        value = h[:, 0]
+        gradient = h[:, 1:1 + first].transpose(1, 2) if first else None
+        hessian = None
+        if second:
+            upper = h[:, 1 + first:].transpose(1, 2)  # (N, m, pairs)
+            index = {pair: k for k, pair in enumerate(pairs)}
+            symmetric = torch.tensor([index[min(i, j), max(i, j)] for i in range(d) for j in range(d)], device=x.device)
+            hessian = upper[..., symmetric].reshape(n, -1, d, d)
+        return Jets(value, gradient, hessian), records
+
+
+def layer_jacobians(records: list[LayerRecord], output_grads: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    r"""Per-point parameter Jacobians :math:`\sum_s g_{n,s}\tilde a_{n,s}^\top` by parameter name, each ``(N, size)``."""
+    out = {}
+    for rec, g in zip(records, output_grads):
+        out[rec.weight] = torch.einsum("nso,nsi->noi", g, rec.inputs).reshape(g.shape[0], -1)
+        if rec.bias is not None:
+            out[rec.bias] = g[:, 0]
+    return out
+
+
+def kronecker_factors(records: list[LayerRecord], output_grads: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    r"""KFAC-expand factors per linear layer: :math:`A = \frac{1}{NS}\sum\tilde a\tilde a^\top` (bias row last), :math:`B = \sum g g^\top`."""
+    factors = []
+    for rec, g in zip(records, output_grads):
+        a = rec.inputs
+        if rec.bias is not None:
+            indicator = torch.zeros(a.shape[:2] + (1,), dtype=a.dtype, device=a.device)
+            indicator[:, 0] = 1
+            a = torch.cat([a, indicator], -1)
+        a = a.reshape(-1, a.shape[-1])
+        g = g.reshape(-1, g.shape[-1])
+        factors.append((a.T @ a / a.shape[0], g.T @ g))
+    return factors
