@@ -76,6 +76,7 @@ class PINNOptions(AbstractOptions):
     lr: float = 1e-3
     lr_final: float = 1e-4
     engd_solver: str = "auto"
+    engd_rcond: float = 1e-8  # pseudo-inverse cut-off of engd_solver=pinv
     damping: float = 1e-10
     kfac_damping: float = 1e-3
     dtype: str = "float64"
@@ -107,6 +108,8 @@ class PINNOptions(AbstractOptions):
         self.check_choice("dtype", tuple(DTYPES))
         self.check_choice("activation", tuple(ACTIVATIONS))
         self.check_choice("engd_solver", ENGD_SOLVERS)
+        if not 0 < self.engd_rcond < 1:
+            raise ConfigurationError(f"engd_rcond must be in (0, 1), got {self.engd_rcond}")
         if not self.damping > 0 or not self.kfac_damping > 0:
             raise ConfigurationError(f"damping and kfac_damping must be positive, got {self.damping}, {self.kfac_damping}")
         for name in ("points", "boundary_points"):
@@ -389,7 +392,9 @@ class PINN:
         o = self.options
         if name == "adam":
             return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
-        if name in ("engd", "lm"):
+        if name == "engd":
+            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping, "rcond": o.engd_rcond}
+        if name == "lm":
             return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping}
         if name == "kfac":
             return {"objective": self.least_squares(), "damping": o.kfac_damping}

@@ -12,6 +12,10 @@ into :math:`r`). Solved by
 
 - ``"svd"``: a thin SVD of :math:`J`, :math:`\delta = -V\,\mathrm{diag}(s/(s^2+\lambda))\,U^\top r`
   (never squares the condition number; the most accurate, and the slowest),
+- ``"pinv"``: the same SVD as a pseudo-inverse (Müller & Zeinhofer's least-squares
+  step), singular values below ``rcond``·:math:`s_{\max}` dropped instead of damped;
+  a rejected step loosens the cut-off ×10 (a new direction; it relaxes back after
+  accepted steps), so a tight cut-off cannot stall or diverge,
 - ``"woodbury"``: a Cholesky solve with the damped :math:`N\times N` kernel
   :math:`JJ^\top + \lambda I` (points fewer than parameters), ``"gram"``: with the
   :math:`P\times P` Gram matrix (an eigendecomposition where Cholesky breaks down);
@@ -38,7 +42,7 @@ from ._objective import LeastSquaresObjective
 
 __all__ = ["ENGD", "conjugate_gradient"]
 
-SOLVERS = ("auto", "svd", "woodbury", "gram", "cg")
+SOLVERS = ("auto", "svd", "pinv", "woodbury", "gram", "cg")
 
 
 def conjugate_gradient(matvec, b: torch.Tensor, iterations: int = 200, rtol: float = 1e-10) -> tuple[torch.Tensor, int]:
@@ -92,7 +96,7 @@ class ENGD(AbstractOptimizer):
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, solver: str = "auto", damping: float = 1e-10,
                  damping_min: float = 1e-14, damping_max: float = 1e2, cg_iterations: int = 300, max_halvings: int = 30,
-                 patience: int = 8):
+                 patience: int = 8, rcond: float = 1e-8):
         super().__init__(params)
         if objective is None:
             raise ConfigurationError("engd needs a least-squares objective from the solver (the solver must support it)")
@@ -101,6 +105,9 @@ class ENGD(AbstractOptimizer):
         self.objective, self.solver = objective, solver
         self.mu, self.mu_min, self.mu_max = damping, damping_min, damping_max
         self.cg_iterations, self.max_halvings, self.patience = cg_iterations, max_halvings, patience
+        if not 0 < rcond < 1:
+            raise ConfigurationError(f"engd rcond must be in (0, 1), got {rcond}")
+        self.rcond = self.rcond_base = rcond
         self._rejected = 0
         self._scale: float | None = None  # largest Gram eigenvalue, for the cg solver
         self.last_step: dict = {}
@@ -120,7 +127,7 @@ class ENGD(AbstractOptimizer):
         if cached is not None and cached[0] == solver and torch.equal(cached[1], theta) and torch.equal(cached[2], r):
             return cached[3]
         J = self.objective.jacobian(theta)
-        if solver == "svd":
+        if solver in ("svd", "pinv"):
             U, s, Vh = torch.linalg.svd(J, full_matrices=False)
             factors = (J, U, s, Vh)
         else:
@@ -134,6 +141,11 @@ class ENGD(AbstractOptimizer):
         self.jacobian = None
         residual = self.objective.residual
         solver = self._choose(r.numel(), theta.numel())
+        if solver == "pinv":  # least squares with a pseudo-inverse: singular values below rcond * s_max dropped
+            J, U, s, Vh = self._factorise(theta, r, "svd")
+            self.jacobian = J
+            coef = torch.where(s > self.rcond * s[0], 1 / s, torch.zeros_like(s)) if s.numel() else s
+            return -(Vh.T @ (coef * (U.T @ r))), 0.0
         if solver == "svd":
             J, U, s, Vh = self._factorise(theta, r, solver)
             self.jacobian = J
@@ -180,19 +192,24 @@ class ENGD(AbstractOptimizer):
             flat.assign(theta + eta * delta)
             self._rejected = 0
             self.mu = max(self.mu / 3, self.mu_min) if eta == 1.0 else self.mu
+            self.rcond = max(self.rcond / 10, self.rcond_base)
         else:
             self._rejected += 1
             self.mu = min(self.mu * 10, self.mu_max)
+            self.rcond = min(self.rcond * 10, 1e-2)  # pinv: a looser cut-off, a new direction (never the same one again)
             if self._rejected >= self.patience:
                 self.stop_reason = (f"engd: no step length decreased the loss in {self.patience} consecutive steps "
                                     f"(loss {current:.3e}; converged to the resolution of the dtype, or stalled)")
         self.last_step = {"eta": eta, "damping": lam, "loss_after": new}
+        if self._choose(r.numel(), theta.numel()) == "pinv":
+            self.last_step["rcond"] = self.rcond
         if not math.isfinite(loss):
             return loss
         return loss
 
     def state_dict(self):
-        return {"mu": self.mu, "rejected": self._rejected}
+        return {"mu": self.mu, "rejected": self._rejected, "rcond": self.rcond}
 
     def load_state_dict(self, state):
         self.mu, self._rejected = float(state["mu"]), int(state["rejected"])
+        self.rcond = float(state.get("rcond", self.rcond_base))

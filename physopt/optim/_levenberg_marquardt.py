@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from .._errors import ConfigurationError
 from ._engd import ENGD
 
 __all__ = ["LevenbergMarquardt"]
@@ -30,6 +31,9 @@ class LevenbergMarquardt(ENGD):
     name = "lm"
 
     def __init__(self, params, objective=None, solver: str = "auto", damping: float = 1e-6, **kwargs):
+        if solver == "pinv":
+            raise ConfigurationError("lm damps the Gauss-Newton system; solver 'pinv' (a cut-off instead of damping) is "
+                                     "for engd. Use --engd-solver auto/svd/woodbury/gram/cg with lm")
         super().__init__(params, objective, solver=solver, damping=damping, **kwargs)
         self.nu = 2.0
 
