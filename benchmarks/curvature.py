@@ -5,6 +5,10 @@
    32 tangents vs a Python loop of 32 single products. Target: batched >= 4x.
 2. One damped Gauss–Newton (ENGD) direction: dense (SVD of the Jacobian) vs
    matrix-free conjugate gradients on Gram-vector products, same points.
+3. The dense PINN Jacobian (``poisson2d``, 900 + 120 points, penalties) from
+   MLP jets (one backward pass through the layer copies) vs per-point reverse
+   mode (``vmap`` of ``jacrev``), for 2-64-1, 2-32x3-1 and 2-64-64-48-48-1; the
+   two must agree to 1e-10.
 
 Same run, float64, ratios reported; writes ``benchmarks/results/curvature.json``.
 
@@ -25,6 +29,9 @@ from torch.func import vmap
 from physopt import MLP, laplacian
 from physopt.curvature import FlatParameters, hessian_vector_product
 from physopt.optim import ENGD, LeastSquaresObjective
+from problems import registered_problems
+from solvers import PINN
+from solvers._pinn_jets import jets_for
 
 
 def best_time(fn, repeats):
@@ -90,16 +97,44 @@ def main(argv=None):
         times = {}
         for solver in ("svd", "cg"):
             opt = ENGD(model.parameters(), objective, solver=solver, damping=1e-6, cg_iterations=100)
-            times[solver] = best_time(lambda: opt.direction(theta, r), repeats)
+            def direction(opt=opt):
+                opt._factorisation = None  # time the whole direction, not the cached factorisation
+                return opt.direction(theta, r)
+
+            times[solver] = best_time(direction, repeats)
         row = {"params": flat.size, "points": n_points, "dense_svd_s": times["svd"], "cg_s": times["cg"],
                "cg_over_dense": times["cg"] / times["svd"]}
         step_rows.append(row)
         print(f"ENGD direction P={flat.size:>6}: dense SVD {times['svd'] * 1e3:8.1f} ms, CG(100 it) {times['cg'] * 1e3:8.1f} ms, ratio {row['cg_over_dense']:5.2f}")
 
+    jacobian_rows = []
+    for hidden in (["64", "32,32,32", "64,64,48,48"] if not args.quick else ["8,8"]):
+        paths = {}
+        for jets in (True, False):
+            solver = PINN(registered_problems()["poisson2d"](), hidden=hidden, bc="soft", dtype="float64",
+                          points=900 if not args.quick else 32, boundary_points=120 if not args.quick else 16, jets=jets)
+            objective = solver.least_squares()
+            theta = objective.flat.vector()
+            if jets:  # the jet Jacobian itself (PINN.least_squares uses it from two hidden layers on)
+                jet_residuals = jets_for(solver, objective.flat, theta)
+                paths["jets"] = (jet_residuals.jacobian, theta)
+            else:
+                paths["reverse"] = (objective.jacobian, theta)
+        J_jets, J_rev = paths["jets"][0](theta), paths["reverse"][0](theta)
+        assert torch.allclose(J_jets, J_rev, rtol=1e-10, atol=1e-10 * float(J_rev.abs().max()))
+        t_jets = best_time(lambda: paths["jets"][0](theta), repeats)
+        t_rev = best_time(lambda: paths["reverse"][0](theta), repeats)
+        row = {"hidden": hidden, "params": theta.numel(), "rows": J_rev.shape[0], "jets_s": t_jets, "reverse_s": t_rev,
+               "speedup": t_rev / t_jets}
+        jacobian_rows.append(row)
+        print(f"PINN Jacobian {hidden:>12} P={theta.numel():>6}: jets {t_jets * 1e3:7.1f} ms, per-point reverse "
+              f"{t_rev * 1e3:7.1f} ms, speed-up {row['speedup']:5.2f}x")
+
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "curvature products, float64", "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "machine": platform.processor() or platform.machine(), "hvp": hvp_rows, "engd_direction": step_rows}
+              "machine": platform.processor() or platform.machine(), "hvp": hvp_rows, "engd_direction": step_rows,
+              "pinn_jacobian": jacobian_rows}
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
     return result

@@ -85,7 +85,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimizers.json"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.budget, args.seeds, args.methods, args.problems = 1.0, [0], ["adam", "engd (svd)"], ["poisson2d"]
+        args.budget, args.seeds, args.methods, args.problems = 1.0, [0], ["adam", "engd (pinv)"], ["poisson2d"]
     unknown = set(args.methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")

@@ -30,7 +30,7 @@ EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 # CLI flags that map one-to-one onto solver options of the same name
 OPTION_FLAGS = {
-    "optimizer": (str, "optimizer or schedule: adam, lbfgs, adam+lbfgs, or adam:N,lbfgs:M"),
+    "optimizer": (str, "optimizer or schedule: adam, lbfgs, lm, engd, kfac, ... (physopt list optimizers), or adam:N,lm:M"),
     "steps": (int, "total optimization steps"),
     "dtype": (str, "float32 or float64"),
     "device": (str, "cpu, cuda, cuda:1, ..."),
@@ -38,6 +38,7 @@ OPTION_FLAGS = {
     "lr": (float, "Adam learning rate"),
     "width": (int, "hidden width of the network"),
     "depth": (int, "number of hidden layers"),
+    "hidden": (str, "hidden widths layer by layer, e.g. 64,64,48,48 (overrides --width/--depth)"),
     "activation": (str, "tanh, sin, gelu, silu, softplus, sigmoid"),
     "points": (int, "interior collocation points"),
     "boundary_points": (int, "points per boundary/initial/periodic condition"),

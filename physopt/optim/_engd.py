@@ -15,7 +15,9 @@ into :math:`r`). Solved by
 - ``"pinv"``: the same SVD as a pseudo-inverse (Müller & Zeinhofer's least-squares
   step), singular values below ``rcond``·:math:`s_{\max}` dropped instead of damped;
   a rejected step loosens the cut-off ×10 (a new direction; it relaxes back after
-  accepted steps), so a tight cut-off cannot stall or diverge,
+  accepted steps), so a tight cut-off cannot stall or diverge; with at least four
+  times more parameters than residuals, :math:`J^+ = J^\top(JJ^\top)^+` from the
+  eigendecomposition of the kernel (cut-off at least :math:`10\sqrt{\epsilon}`),
 - ``"woodbury"``: a Cholesky solve with the damped :math:`N\times N` kernel
   :math:`JJ^\top + \lambda I` (points fewer than parameters), ``"gram"``: with the
   :math:`P\times P` Gram matrix (an eigendecomposition where Cholesky breaks down);
@@ -127,7 +129,10 @@ class ENGD(AbstractOptimizer):
         if cached is not None and cached[0] == solver and torch.equal(cached[1], theta) and torch.equal(cached[2], r):
             return cached[3]
         J = self.objective.jacobian(theta)
-        if solver in ("svd", "pinv"):
+        if solver == "pinv-kernel":  # eigendecomposition of JJ^T: far cheaper than an SVD when N << P
+            e, Q = torch.linalg.eigh(J @ J.T)
+            factors = (J, e, Q)
+        elif solver in ("svd", "pinv"):
             U, s, Vh = torch.linalg.svd(J, full_matrices=False)
             factors = (J, U, s, Vh)
         else:
@@ -141,6 +146,13 @@ class ENGD(AbstractOptimizer):
         self.jacobian = None
         residual = self.objective.residual
         solver = self._choose(r.numel(), theta.numel())
+        if solver == "pinv" and 4 * r.numel() <= theta.numel():  # J^+ = J^T (JJ^T)^+ in sample space
+            J, e, Q = self._factorise(theta, r, "pinv-kernel")
+            self.jacobian = J
+            # eigenvalues of JJ^T carry an absolute error ~eps*e_max: cut-offs below ~sqrt(eps) are noise
+            rcond = max(self.rcond, 10 * math.sqrt(torch.finfo(e.dtype).eps))
+            coef = torch.where(e > rcond**2 * e[-1], 1 / e, torch.zeros_like(e))
+            return -(J.T @ (Q @ (coef * (Q.T @ r)))), 0.0
         if solver == "pinv":  # least squares with a pseudo-inverse: singular values below rcond * s_max dropped
             J, U, s, Vh = self._factorise(theta, r, "svd")
             self.jacobian = J

@@ -29,6 +29,7 @@ def test_curvature_benchmark_quick(tmp_path):
     result = load("curvature").main(["--quick", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["hvp"][0]["speedup"] > 0 and saved["engd_direction"][0]["cg_s"] > 0
+    assert saved["pinn_jacobian"][0]["jets_s"] > 0 and saved["pinn_jacobian"][0]["params"] == 105
     assert len(result["hvp"]) == len(saved["hvp"]) == 1
 
 
@@ -36,7 +37,7 @@ def test_optimizers_benchmark_quick(tmp_path):
     out = tmp_path / "optimizers.json"
     result = load("optimizers").main(["--quick", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
-    assert [r["method"] for r in rows] == ["adam", "engd (svd)"] == [r["method"] for r in result["rows"]]
+    assert [r["method"] for r in rows] == ["adam", "engd (pinv)"] == [r["method"] for r in result["rows"]]
     assert all(r["rel_l2"] > 0 and "budget" in r["stop_reason"] for r in rows)
 
 

@@ -249,3 +249,33 @@ def test_kfac_needs_kronecker_factors_and_saves_its_state():
     again.load_state_dict(state)
     assert again.damping == opt.damping and torch.equal(again.factors[0].pairs[0][0], opt.factors[0].pairs[0][0])
     assert "kfac" in OPTIMIZERS
+
+
+@pytest.mark.parametrize("n_residuals, n_params", [(12, 5), (5, 40)])
+def test_engd_pinv_direction_is_the_pseudo_inverse_step(n_residuals, n_params):
+    """Tall J: thin SVD; wide J (4N <= P): the kernel form J^T (JJ^T)^+. Both -J^+ r."""
+    gen = torch.Generator().manual_seed(4)
+    A = torch.randn(n_residuals, n_params, generator=gen, dtype=torch.float64)
+    b = torch.randn(n_residuals, generator=gen, dtype=torch.float64)
+    module = Params([0.0] * n_params)
+    obj = objective_for(module, lambda th: A @ th - b)
+    opt = ENGD(module.parameters(), obj, solver="pinv", rcond=1e-8)
+    theta = obj.flat.vector()
+    delta, _ = opt.direction(theta, obj.residual(theta))
+    assert torch.allclose(delta, -torch.linalg.pinv(A) @ (A @ theta - b), atol=1e-10)
+
+
+def test_engd_pinv_reaches_the_least_squares_optimum_and_loosens_its_cutoff_on_rejection():
+    gen = torch.Generator().manual_seed(5)
+    A = torch.randn(30, 6, generator=gen, dtype=torch.float64)
+    b = torch.randn(30, generator=gen, dtype=torch.float64)
+    module = Params([0.0] * 6)
+    obj = objective_for(module, lambda th: A @ th - b)
+    opt = run(ENGD, module, obj, 1, solver="pinv")  # linear residual: one full step
+    assert torch.allclose(obj.flat.vector(), torch.linalg.lstsq(A, b[:, None]).solution[:, 0], atol=1e-10)
+    assert opt.last_step["eta"] == 1.0 and opt.rcond == 1e-8
+    for expected in (1e-7, 1e-6):  # at the optimum no step decreases the loss: each rejection loosens the cut-off
+        opt.step(lambda: obj.loss(obj.flat.vector()))
+        assert opt.last_step["eta"] == 0.0 and opt.rcond == pytest.approx(expected)
+    with pytest.raises(ConfigurationError, match="pinv"):
+        LevenbergMarquardt(module.parameters(), obj, solver="pinv")
