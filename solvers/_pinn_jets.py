@@ -19,6 +19,7 @@ at other points) keeps the exact path.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import torch
@@ -26,7 +27,7 @@ from torch.func import jacrev, vmap
 
 from physopt import ConfigurationError, derivative_mode
 from physopt.curvature import FlatParameters
-from physopt.curvature import KroneckerBlock, MLPStructure, kronecker_factors
+from physopt.curvature import KroneckerBlock, KroneckerCurvature, MLPStructure, kronecker_factors
 
 __all__ = ["JetResiduals", "jets_for"]
 
@@ -124,6 +125,8 @@ class JetResiduals:
             outputs = [rec.outputs for rec in records]
             grads = [torch.autograd.grad(r[:, k].sum(), outputs, retain_graph=k + 1 < r.shape[1])
                      for k in range(r.shape[1])]
+        self._last_residual = r.detach()
+        records = [dataclasses.replace(rec, inputs=rec.inputs.detach(), outputs=rec.outputs.detach()) for rec in records]
         return records, grads
 
     def jacobian(self, theta: torch.Tensor) -> torch.Tensor:
@@ -161,12 +164,14 @@ class JetResiduals:
                 start += n * k
         return J
 
-    def kronecker(self, theta: torch.Tensor) -> list[KroneckerBlock]:
-        r"""Per linear layer, the KFAC-expand factors ``(A, B)`` of the PDE residual and of the other terms together.
+    def kronecker(self, theta: torch.Tensor) -> KroneckerCurvature:
+        r"""Per linear layer, the KFAC-expand factors ``(A, B)`` of the PDE residual and of the other terms together,
+        with the residual, :math:`J^\top r` and :math:`JV` products from the same pass.
 
         Raises :class:`ConfigurationError` when a term has no jet form (then K-FAC does not apply).
         """
         groups: dict[str, list] = {"residual": [], "conditions": []}
+        terms, residuals = [], []
         layout, mode = self._context()
         with layout, mode:
             for name, fn, args, scale, order in self._terms(theta):
@@ -176,6 +181,8 @@ class JetResiduals:
                         "above second order). Use --optimizer lm or engd"
                     )
                 records, grads = self._backward(theta, fn, args, order, scale)
+                terms.append((records, grads))
+                residuals.append(self._last_residual.reshape(-1))
                 group = groups["residual" if name == "residual" else "conditions"]
                 for g in grads:  # each residual component counts as its own samples
                     group.append([(rec, gl.detach()) for rec, gl in zip(records, g)])
@@ -192,7 +199,9 @@ class JetResiduals:
                 B = sum(f[1] for f in factors)
                 pairs.append((A.detach(), B.detach()))
             layers.append(KroneckerBlock(weight, bias, pairs))
-        return layers
+        offsets = [0] + list(itertools.accumulate(self.flat.sizes))
+        slices = {name: slice(a, b) for name, a, b in zip(self.flat.names, offsets[:-1], offsets[1:])}
+        return KroneckerCurvature(layers, torch.cat(residuals), terms, slices)
 
 
 def jets_for(solver, flat: FlatParameters, theta: torch.Tensor) -> JetResiduals | None:

@@ -9,6 +9,7 @@ from ._matrices import per_point_jacobian as per_point_jacobian
 from ._matrices import residual_jacobian as residual_jacobian
 from ._mlp_jets import Jets as Jets
 from ._mlp_jets import KroneckerBlock as KroneckerBlock
+from ._mlp_jets import KroneckerCurvature as KroneckerCurvature
 from ._mlp_jets import LayerRecord as LayerRecord
 from ._mlp_jets import MLPStructure as MLPStructure
 from ._mlp_jets import kronecker_factors as kronecker_factors

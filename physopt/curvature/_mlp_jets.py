@@ -40,7 +40,7 @@ from torch.func import jvp
 
 from .._errors import ConfigurationError
 
-__all__ = ["MLPStructure", "Jets", "LayerRecord", "KroneckerBlock", "layer_jacobians", "kronecker_factors"]
+__all__ = ["MLPStructure", "Jets", "LayerRecord", "KroneckerBlock", "KroneckerCurvature", "layer_jacobians", "kronecker_factors"]
 
 _ELEMENTWISE = (torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.SiLU, torch.nn.GELU, torch.nn.Softplus, torch.nn.ELU)
 
@@ -201,3 +201,60 @@ def kronecker_factors(records: list[LayerRecord], output_grads: list[torch.Tenso
         g = g.reshape(-1, g.shape[-1])
         factors.append((a.T @ a / a.shape[0], g.T @ g))
     return factors
+
+
+@dataclasses.dataclass
+class KroneckerCurvature:
+    r"""One linearisation through MLP jets: :math:`r`, :math:`J^\top r`, products :math:`JV`, and the K-FAC blocks.
+
+    ``terms`` holds, per loss term, its layer records and, per residual
+    component, the output-copy gradients (rows of the term are point-major:
+    ``n * K + k``); ``slices`` maps parameter names to their flat positions.
+    Everything comes from the one backward pass that gave the factors, so no
+    further differentiation of the residual is needed.
+    """
+
+    blocks: list[KroneckerBlock]
+    residual: torch.Tensor
+    terms: list[tuple[list[LayerRecord], list[list[torch.Tensor]]]]
+    slices: dict[str, slice]
+
+    def _layer_view(self, v: torch.Tensor, rec: LayerRecord, out: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        weight = v[..., self.slices[rec.weight]].reshape(v.shape[:-1] + (out, rec.inputs.shape[-1]))
+        bias = v[..., self.slices[rec.bias]] if rec.bias is not None else None
+        return weight, bias
+
+    def gradient(self) -> torch.Tensor:
+        r""":math:`J^\top r`, flat: per layer :math:`\sum_n r_n \sum_s g_{n,s}\tilde a_{n,s}^\top`."""
+        size = max(s.stop for s in self.slices.values())
+        out = self.residual.new_zeros(size)
+        start = 0
+        for records, components in self.terms:
+            n, k = records[0].inputs.shape[0], len(components)
+            r = self.residual[start:start + n * k].reshape(n, k)
+            for c, grads in enumerate(components):
+                for rec, g in zip(records, grads):
+                    weighted = g * r[:, c, None, None]
+                    out[self.slices[rec.weight]] += torch.einsum("nso,nsi->oi", weighted, rec.inputs).reshape(-1)
+                    if rec.bias is not None:
+                        out[self.slices[rec.bias]] += weighted[:, 0].sum(0)
+            start += n * k
+        return out
+
+    def jvp(self, V: torch.Tensor) -> torch.Tensor:
+        r""":math:`J v_j` for the rows ``v_j`` of ``V`` ``(k, P)``: per layer :math:`\sum_s g_{n,s}^\top (W_v \tilde a_{n,s})`."""
+        rows = []
+        for records, components in self.terms:
+            n = records[0].inputs.shape[0]
+            per_component = []
+            for grads in components:
+                total = V.new_zeros(V.shape[0], n)
+                for rec, g in zip(records, grads):
+                    weight, bias = self._layer_view(V, rec, g.shape[-1])
+                    moved = torch.einsum("nsi,koi->knso", rec.inputs, weight)  # W_v a for every copy (a matmul)
+                    total = total + (moved * g).sum((-1, -2))
+                    if bias is not None:
+                        total = total + bias @ g[:, 0].T
+                per_component.append(total)
+            rows.append(torch.stack(per_component, -1).reshape(V.shape[0], -1))
+        return torch.cat(rows, 1)

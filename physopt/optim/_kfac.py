@@ -29,13 +29,14 @@ and adapts :math:`\lambda` from the ratio of actual to predicted decrease;
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import torch
 
 from .._errors import ConfigurationError
 from .._optimizers import AbstractOptimizer
-from ..curvature import KroneckerBlock, jacobian_vector_product
+from ..curvature import KroneckerBlock, KroneckerCurvature, jacobian_vector_product
 from ._line_search import grid_line_search
 from ._objective import LeastSquaresObjective
 
@@ -105,8 +106,7 @@ class KFAC(AbstractOptimizer):
             self._slices[name] = slice(start, start + size)
             start += size
 
-    def _update_factors(self, theta):
-        new = self.objective.kronecker_fn(theta)
+    def _update_factors(self, new: list[KroneckerBlock]):
         if self.factors is None or self.ema == 0:
             self.factors = new
             return
@@ -139,11 +139,17 @@ class KFAC(AbstractOptimizer):
         flat = self.objective.flat
         theta = flat.vector()
         residual = self.objective.residual
-        r, vjp = torch.func.vjp(residual, theta)
-        r = r.detach()
+        curvature = self.objective.kronecker_fn(theta)
+        if isinstance(curvature, KroneckerCurvature):  # r, J^T r and J v from the pass that gave the factors
+            r, gradient, jvp = curvature.residual, curvature.gradient(), curvature.jvp
+            self._update_factors(curvature.blocks)
+        else:  # bare Kronecker blocks: differentiate the residual
+            r, vjp = torch.func.vjp(residual, theta)
+            r = r.detach()
+            gradient = vjp(r)[0]
+            jvp = functools.partial(jacobian_vector_product, residual, theta)
+            self._update_factors(curvature)
         current = float(r @ r)
-        gradient = vjp(r)[0]  # J^T r (half the loss gradient)
-        self._update_factors(theta)
         try:
             direction = -self.precondition(gradient)
         except torch.linalg.LinAlgError:
@@ -155,7 +161,7 @@ class KFAC(AbstractOptimizer):
             update = eta * direction
             predicted = None
         else:
-            update, predicted = self._auto_step(residual, theta, r, direction)
+            update, predicted = self._auto_step(jvp, r, direction)
             with torch.no_grad():
                 new = float(self.objective.loss(theta + update))
             eta = 1.0
@@ -185,12 +191,12 @@ class KFAC(AbstractOptimizer):
         self.last_step = {"eta": eta if accepted else 0.0, "damping": self.damping, "rho": rho, "loss_after": new}
         return loss
 
-    def _auto_step(self, residual, theta, r, direction):
+    def _auto_step(self, jvp, r, direction):
         r"""KFAC*: :math:`\alpha\Delta + \mu u` minimising :math:`\|r + J v\|^2 + \lambda\|v\|^2`; returns (v, predicted change)."""
         vectors = [direction] if self.previous is None else [direction, self.previous]
         V = torch.stack(vectors)
         with torch.no_grad():
-            JV = jacobian_vector_product(residual, theta, V)  # (k, N)
+            JV = jvp(V)  # (k, N)
             M = JV @ JV.T + self.damping * (V @ V.T)
             c = JV @ r
             try:

@@ -27,8 +27,9 @@ class LeastSquaresObjective:
     residual: Callable[[torch.Tensor], torch.Tensor]
     groups: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None  # named parts of r (for MultiAdam)
     jacobian_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # fast dense J, if the solver has one
-    # per linear layer, Kronecker pairs (A, B) whose sum B_1⊗A_1 + B_2⊗A_2 approximates its Gram block (K-FAC)
-    kronecker_fn: Callable[[torch.Tensor], list[list[tuple[torch.Tensor, torch.Tensor]]]] | None = None
+    # K-FAC: per linear layer, Kronecker pairs (A, B) whose sum B_1⊗A_1 + B_2⊗A_2 approximates its Gram block —
+    # a list of KroneckerBlock, or a KroneckerCurvature that also carries r, J^T r and J v from the same pass
+    kronecker_fn: Callable[[torch.Tensor], object] | None = None
 
     def jacobian(self, theta: torch.Tensor) -> torch.Tensor:
         """Dense :math:`J = \\partial r/\\partial\\theta`, ``(N, P)``: the solver's own, else reverse mode."""

@@ -66,7 +66,7 @@ def test_terms_without_a_jet_form_keep_the_exact_path():
 def test_kronecker_blocks_cover_every_layer_with_psd_factors():
     solver = PINN(registered_problems()["heat1d"](), bc="soft", **SMALL)
     jets, flat, theta = _jets(solver)
-    blocks = jets.kronecker(theta)
+    blocks = jets.kronecker(theta).blocks
     assert [(b.weight, b.bias) for b in blocks] == [(f"layers.{i}.weight", f"layers.{i}.bias") for i in (0, 2, 4)]
     for block in blocks:
         assert len(block.pairs) == 2  # PDE residual, conditions
@@ -85,3 +85,15 @@ def test_kfac_trains_a_pinn_faster_than_adam():
 def test_kfac_explains_when_it_does_not_apply():
     with pytest.raises(ConfigurationError, match="kfac"):
         PINN(PeriodicHelmholtz(), optimizer="kfac", steps=2, **SMALL).solve()
+
+
+def test_kronecker_pass_gives_the_residual_gradient_and_jacobian_products():
+    solver = PINN(TwoFields(), bc="soft", **SMALL)  # two residual components per point
+    jets, flat, theta = _jets(solver)
+    curvature = jets.kronecker(theta)
+    exact = torch.cat(list(solver.residual_terms(solver.field_at(flat, theta)).values()))
+    J = jacrev(lambda th: torch.cat(list(solver.residual_terms(solver.field_at(flat, th)).values())))(theta)
+    V = torch.randn(3, flat.size, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert torch.allclose(curvature.residual, exact, atol=1e-12)
+    assert torch.allclose(curvature.gradient(), J.T @ exact, atol=1e-11)
+    assert torch.allclose(curvature.jvp(V), V @ J.T, atol=1e-11)
