@@ -356,9 +356,9 @@ class PINN:
     def least_squares(self) -> LeastSquaresObjective:
         r"""The loss as :math:`\|r(\theta)\|^2` over the flat parameter vector (for Gauss–Newton methods).
 
-        For an MLP, terms are evaluated through the network's jets and the
-        Jacobian comes from one backward pass through the layer copies
-        (:mod:`solvers._pinn_jets`; K-FAC factors too). Otherwise, or for terms
+        For an MLP with two or more hidden layers, the Jacobian comes from the
+        network's jets, one backward pass through the layer copies
+        (:mod:`solvers._pinn_jets`; K-FAC factors too, for any MLP). Otherwise, or for terms
         without a jet form, the Jacobian is formed term by term from per-point
         parameter gradients (``vmap`` over points of ``jacrev`` in θ): linear in
         the number of points, where ``jacrev`` of the whole vmapped residual
@@ -379,8 +379,8 @@ class PINN:
                     blocks.append(J.reshape(-1, theta.numel()) * scale)
             return torch.cat(blocks)
 
-        # measured (benchmarks/derivatives.py --jacobian): the jet Jacobian is 1.6-3.3x faster from two
-        # hidden layers on, no faster for one; residual values are cheaper on the exact path
+        # measured (benchmarks/curvature.py, PINN Jacobian): the jet Jacobian is 1.9-2.9x faster from two
+        # hidden layers on, 0.64x for one; residual values are cheaper on the exact path
         deep = len(jets.structure.linear) >= 3 if jets is not None else False
         return LeastSquaresObjective(
             flat, residual, lambda theta: self.residual_terms(self.field_at(flat, theta)),
