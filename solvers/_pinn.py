@@ -340,7 +340,11 @@ class PINN:
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its terms on the current collocation points."""
-        terms = {k: r @ r for k, r in self.residual_terms().items()}
+        residuals = self.residual_terms()
+        terms = {k: r @ r for k, r in residuals.items()}
+        # remembered for Gauss-Newton methods, which need r at these parameters right after this call
+        theta = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        self._residual_value = (theta, self.batch, torch.cat(list(residuals.values())).detach())
         return sum(terms.values()), terms
 
     def field_at(self, flat: FlatParameters, theta: torch.Tensor):
@@ -382,9 +386,15 @@ class PINN:
         # measured (benchmarks/curvature.py, PINN Jacobian): the jet Jacobian is 1.9-2.9x faster from two
         # hidden layers on, 0.64x for one; residual values are cheaper on the exact path
         deep = len(jets.structure.linear) >= 3 if jets is not None else False
+        def value(theta):
+            theta_seen, batch, r = getattr(self, "_residual_value", (None, None, None))
+            if batch is self.batch and theta_seen is not None and torch.equal(theta_seen, theta):
+                return r
+            return residual(theta)
+
         return LeastSquaresObjective(
             flat, residual, lambda theta: self.residual_terms(self.field_at(flat, theta)),
-            jets.jacobian if deep else jacobian, jets.kronecker if jets is not None else None,
+            jets.jacobian if deep else jacobian, jets.kronecker if jets is not None else None, value,
         )
 
     # ----- solve --------------------------------------------------------------------

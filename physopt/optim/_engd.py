@@ -141,9 +141,14 @@ class ENGD(AbstractOptimizer):
         self._factorisation = (solver, theta.clone(), r.clone(), factors)
         return factors
 
-    def direction(self, theta: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """The damped Gauss–Newton direction and the damping λ used (``self.jacobian``: the dense J, if formed)."""
+    def direction(self, theta: torch.Tensor, r: torch.Tensor, rhs: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+        """The damped Gauss–Newton direction and the damping λ used (``self.jacobian``: the dense J, if formed).
+
+        ``rhs`` replaces ``r`` on the right-hand side, :math:`-(J^\top J+\lambda I)^{-1}J^\top\,\mathrm{rhs}`,
+        with the Jacobian and factorisation at ``(theta, r)`` (reused, not recomputed).
+        """
         self.jacobian = None
+        b = r if rhs is None else rhs
         residual = self.objective.residual
         solver = self._choose(r.numel(), theta.numel())
         if solver == "pinv" and 4 * r.numel() <= theta.numel():  # J^+ = J^T (JJ^T)^+ in sample space
@@ -152,39 +157,38 @@ class ENGD(AbstractOptimizer):
             # eigenvalues of JJ^T carry an absolute error ~eps*e_max: cut-offs below ~sqrt(eps) are noise
             rcond = max(self.rcond, 10 * math.sqrt(torch.finfo(e.dtype).eps))
             coef = torch.where(e > rcond**2 * e[-1], 1 / e, torch.zeros_like(e))
-            return -(J.T @ (Q @ (coef * (Q.T @ r)))), 0.0
+            return -(J.T @ (Q @ (coef * (Q.T @ b)))), 0.0
         if solver == "pinv":  # least squares with a pseudo-inverse: singular values below rcond * s_max dropped
             J, U, s, Vh = self._factorise(theta, r, "svd")
             self.jacobian = J
             coef = torch.where(s > self.rcond * s[0], 1 / s, torch.zeros_like(s)) if s.numel() else s
-            return -(Vh.T @ (coef * (U.T @ r))), 0.0
+            return -(Vh.T @ (coef * (U.T @ b))), 0.0
         if solver == "svd":
             J, U, s, Vh = self._factorise(theta, r, solver)
             self.jacobian = J
             lam = self.mu * float(s[0] ** 2) if s.numel() else self.mu
             coef = s / (s**2 + lam)
-            return -(Vh.T @ (coef * (U.T @ r))), lam
+            return -(Vh.T @ (coef * (U.T @ b))), lam
         if solver in ("woodbury", "gram"):  # -J^T (JJ^T + λI)^{-1} r  or  -(J^T J + λI)^{-1} J^T r
             J, G, top = self._factorise(theta, r, solver)
             self.jacobian = J
             lam = self.mu * top
             if solver == "woodbury":
-                return -(J.T @ _damped_solve(G, r, lam)), lam
-            return -_damped_solve(G, J.T @ r, lam), lam
+                return -(J.T @ _damped_solve(G, b, lam)), lam
+            return -_damped_solve(G, J.T @ b, lam), lam
         # cg: matrix-free
         if self._scale is None:
             self._scale, _ = power_iteration(lambda V: gram_vector_product(residual, theta, V), theta.numel(), iterations=30,
                                              dtype=theta.dtype, device=theta.device)
         lam = self.mu * self._scale
-        b = -(torch.func.vjp(residual, theta)[1](r)[0])
-        delta, _ = conjugate_gradient(lambda v: gram_vector_product(residual, theta, v) + lam * v, b, self.cg_iterations)
+        g = -(torch.func.vjp(residual, theta)[1](b)[0])
+        delta, _ = conjugate_gradient(lambda v: gram_vector_product(residual, theta, v) + lam * v, g, self.cg_iterations)
         return delta, lam
 
     def linearise(self):
         """``(theta, r, ||r||^2, direction, damping)`` at the current parameters; direction ``None`` if the solve failed."""
         theta = self.objective.flat.vector()
-        with torch.no_grad():
-            r = self.objective.residual(theta)
+        r = self.objective.value(theta)
         try:
             delta, lam = self.direction(theta, r)
         except (FloatingPointError, torch.linalg.LinAlgError):

@@ -13,9 +13,20 @@ with Nielsen's update: accepted (:math:`\rho > 0`):
 follows the nonlinearity of the model instead of a fixed cut-off, which keeps
 steps along the Jacobian's tiny singular directions in check (those make
 undamped natural-gradient steps overshoot).
+
+Geodesic acceleration (Transtrum & Sethna 2012, on by default) adds the
+second-order correction along the step: with the directional second
+derivative :math:`r_{vv} \approx \tfrac{2}{h}\big(\tfrac{r(\theta+h\delta)-r}{h} - J\delta\big)`,
+:math:`a = -\tfrac12 (J^\top J+\lambda I)^{-1}J^\top r_{vv}` (the same factorisation),
+and the step is :math:`\delta + a` when :math:`2\|a\|/\|\delta\| \le \alpha = 0.75`.
+It costs one residual evaluation and one solve per step and lets the
+damping fall much further on curved valleys (PINNs: 10-100x lower errors at
+equal time, ``benchmarks/results/``).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -30,12 +41,14 @@ class LevenbergMarquardt(ENGD):
 
     name = "lm"
 
-    def __init__(self, params, objective=None, solver: str = "auto", damping: float = 1e-6, **kwargs):
+    def __init__(self, params, objective=None, solver: str = "auto", damping: float = 1e-6, geodesic: bool = True,
+                 geodesic_alpha: float = 0.75, geodesic_h: float = 0.1, **kwargs):
         if solver == "pinv":
             raise ConfigurationError("lm damps the Gauss-Newton system; solver 'pinv' (a cut-off instead of damping) is "
                                      "for engd. Use --engd-solver auto/svd/woodbury/gram/cg with lm")
         super().__init__(params, objective, solver=solver, damping=damping, **kwargs)
         self.nu = 2.0
+        self.geodesic, self.geodesic_alpha, self.geodesic_h = geodesic, geodesic_alpha, geodesic_h
 
     def step(self, closure):
         loss = float(closure().detach())
@@ -49,7 +62,16 @@ class LevenbergMarquardt(ENGD):
             J = getattr(self, "jacobian", None)
             Jd = J @ delta if J is not None else torch.func.jvp(self.objective.residual, (theta,), (delta,))[1]
             predicted = current - float((r + Jd) @ (r + Jd))
-            new = float(self.objective.loss(theta + delta))
+            step, ratio = delta, 0.0
+            if self.geodesic:  # second-order correction along the geodesic (Transtrum & Sethna 2012)
+                h = self.geodesic_h
+                r_vv = (2 / h) * ((self.objective.value(theta + h * delta) - r) / h - Jd)
+                acceleration = 0.5 * self.direction(theta, r, rhs=r_vv)[0]
+                ratio = float(2 * acceleration.norm() / delta.norm()) if float(delta.norm()) > 0 else math.inf
+                if ratio <= self.geodesic_alpha:
+                    step = delta + acceleration
+            new = float(self.objective.loss(theta + step))
+        delta = step
         rho = (current - new) / predicted if predicted > 0 else -1.0
         if rho > 0 and new < current:
             flat.assign(theta + delta)
@@ -63,7 +85,8 @@ class LevenbergMarquardt(ENGD):
             if self._rejected >= 3 * self.patience:
                 self.stop_reason = (f"lm: {3 * self.patience} consecutive steps rejected (loss {current:.3e}; "
                                     "converged to the resolution of the dtype, or stalled)")
-        self.last_step = {"eta": 1.0 if rho > 0 and new < current else 0.0, "damping": lam, "rho": rho, "loss_after": new}
+        self.last_step = {"eta": 1.0 if rho > 0 and new < current else 0.0, "damping": lam, "rho": rho, "loss_after": new,
+                          "acceleration_ratio": ratio}
         return loss
 
     def state_dict(self):

@@ -30,6 +30,13 @@ class LeastSquaresObjective:
     # K-FAC: per linear layer, Kronecker pairs (A, B) whose sum B_1⊗A_1 + B_2⊗A_2 approximates its Gram block —
     # a list of KroneckerBlock, or a KroneckerCurvature that also carries r, J^T r and J v from the same pass
     kronecker_fn: Callable[[torch.Tensor], object] | None = None
+    # r(theta) as a value (no graph), e.g. remembered from the loss evaluation the training loop just made
+    value_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def value(self, theta: torch.Tensor) -> torch.Tensor:
+        """:math:`r(\theta)` without a graph: the solver's remembered value where it has one, else computed."""
+        return self.value_fn(theta) if self.value_fn is not None else self.residual(theta)
 
     def jacobian(self, theta: torch.Tensor) -> torch.Tensor:
         """Dense :math:`J = \\partial r/\\partial\\theta`, ``(N, P)``: the solver's own, else reverse mode."""

@@ -279,3 +279,31 @@ def test_engd_pinv_reaches_the_least_squares_optimum_and_loosens_its_cutoff_on_r
         assert opt.last_step["eta"] == 0.0 and opt.rcond == pytest.approx(expected)
     with pytest.raises(ConfigurationError, match="pinv"):
         LevenbergMarquardt(module.parameters(), obj, solver="pinv")
+
+
+def test_lm_geodesic_acceleration_is_the_second_order_correction():
+    """Quadratic residual r_i = a_i·θ + ½ θᵀB_iθ - c_i: the finite difference gives r_vv = [δᵀB_iδ] exactly."""
+    gen = torch.Generator().manual_seed(6)
+    A = torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    B = torch.randn(8, 3, 3, generator=gen, dtype=torch.float64)
+    B = B + B.transpose(1, 2)
+    c = torch.randn(8, generator=gen, dtype=torch.float64)
+
+    def residual(th):
+        return A @ th + 0.5 * torch.einsum("i,kij,j->k", th, B, th) - c
+
+    module = Params([0.3, -0.2, 0.1])
+    obj = objective_for(module, residual)
+    theta = obj.flat.vector()
+    opt = LevenbergMarquardt(module.parameters(), obj, solver="svd", damping=1e-3)
+    r = residual(theta)
+    J = torch.autograd.functional.jacobian(residual, theta)
+    delta, lam = opt.direction(theta, r)
+    r_vv = torch.einsum("i,kij,j->k", delta, B, delta)
+    acceleration = -0.5 * torch.linalg.solve(J.T @ J + lam * torch.eye(3, dtype=torch.float64), J.T @ r_vv)
+    assert torch.allclose(delta, -torch.linalg.solve(J.T @ J + lam * torch.eye(3, dtype=torch.float64), J.T @ r), atol=1e-12)
+    opt.step(lambda: obj.loss(obj.flat.vector()))
+    assert 2 * acceleration.norm() <= 0.75 * delta.norm()  # this start takes the corrected step
+    assert opt.last_step["eta"] == 1.0
+    assert torch.allclose(obj.flat.vector(), theta + delta + acceleration, atol=1e-9)
+    assert opt.last_step["acceleration_ratio"] == pytest.approx(float(2 * acceleration.norm() / delta.norm()), rel=1e-6)

@@ -97,3 +97,17 @@ def test_kronecker_pass_gives_the_residual_gradient_and_jacobian_products():
     assert torch.allclose(curvature.residual, exact, atol=1e-12)
     assert torch.allclose(curvature.gradient(), J.T @ exact, atol=1e-11)
     assert torch.allclose(curvature.jvp(V), V @ J.T, atol=1e-11)
+
+
+def test_least_squares_value_reuses_the_last_loss_evaluation_only_when_it_applies():
+    solver = PINN(registered_problems()["poisson2d"](), bc="soft", resample_every=1, **SMALL)
+    objective = solver.least_squares()
+    theta = objective.flat.vector()
+    solver.loss()
+    remembered = objective.value(theta)
+    assert remembered is solver._residual_value[2]
+    assert torch.allclose(remembered, objective.residual(theta), atol=1e-14)
+    moved = theta + 1e-3
+    assert torch.allclose(objective.value(moved), objective.residual(moved), atol=1e-14)  # other parameters: computed
+    solver.batch = solver.sample()  # new points: the remembered value no longer applies
+    assert objective.value(theta) is not remembered
