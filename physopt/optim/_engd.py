@@ -142,7 +142,7 @@ class ENGD(AbstractOptimizer):
         return factors
 
     def direction(self, theta: torch.Tensor, r: torch.Tensor, rhs: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
-        """The damped Gauss–Newton direction and the damping λ used (``self.jacobian``: the dense J, if formed).
+        r"""The damped Gauss–Newton direction and the damping λ used (``self.jacobian``: the dense J, if formed).
 
         ``rhs`` replaces ``r`` on the right-hand side, :math:`-(J^\top J+\lambda I)^{-1}J^\top\,\mathrm{rhs}`,
         with the Jacobian and factorisation at ``(theta, r)`` (reused, not recomputed).

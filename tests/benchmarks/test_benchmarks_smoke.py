@@ -51,3 +51,12 @@ def test_peers_benchmark_without_deepxde_says_so(tmp_path, capsys):
     assert load("peers").main(["--out", str(tmp_path / "peers.json")]) is None
     assert "deepxde is not installed" in capsys.readouterr().out
     assert not (tmp_path / "peers.json").exists()
+
+
+def test_mesh_benchmark_quick(tmp_path):
+    out = tmp_path / "mesh.json"
+    result = load("mesh").main(["--quick", "--out", str(out)])
+    row = json.loads(out.read_text())["rows"][0]
+    assert row == json.loads(json.dumps(result["rows"][0]))
+    assert row["triangles"] > 3000 and row["queries"] == 20_000
+    assert row["numba_query_s"] > 0 and row["scipy_find_simplex_s"] > 0 and row["speedup_vs_numpy"] > 0
