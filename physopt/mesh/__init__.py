@@ -1,7 +1,14 @@
-"""physopt.mesh: Numba kernels for simplex meshes (point location, interpolation), each with a NumPy reference."""
+"""physopt.mesh: Numba kernels for simplex meshes (point location, interpolation, measures, quadrature, errors), each with a NumPy reference."""
 
 from ._locate import PointLocator as PointLocator
 from ._locate import interpolate as interpolate
 from ._locate import interpolate_reference as interpolate_reference
 from ._locate import inverse_edge_matrices as inverse_edge_matrices
 from ._locate import locate_reference as locate_reference
+from ._quadrature import cell_measures as cell_measures
+from ._quadrature import cell_measures_reference as cell_measures_reference
+from ._quadrature import h1_error as h1_error
+from ._quadrature import l2_error as l2_error
+from ._quadrature import l2_error_reference as l2_error_reference
+from ._quadrature import p1_gradients as p1_gradients
+from ._quadrature import simplex_quadrature as simplex_quadrature
