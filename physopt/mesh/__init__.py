@@ -1,4 +1,9 @@
-"""physopt.mesh: Numba kernels for simplex meshes (point location, interpolation, measures, quadrature, errors), each with a NumPy reference."""
+"""physopt.mesh: Numba kernels for simplex meshes (boundary, point location, interpolation, measures, quadrature, errors), each with a NumPy reference."""
+
+from ._boundary import boundary_facets as boundary_facets
+from ._boundary import boundary_facets_reference as boundary_facets_reference
+from ._boundary import boundary_nodes as boundary_nodes
+from ._boundary import facet_normals as facet_normals
 
 from ._locate import PointLocator as PointLocator
 from ._locate import interpolate as interpolate
