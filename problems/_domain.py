@@ -26,6 +26,7 @@ class AbstractDomain(abc.ABC):
     dim: int
     n_unit_interior: int  # unit-cube coordinates consumed per interior point
     n_unit_boundary: int  # ... per boundary point
+    has_boundary_factor: bool = True  # False: no smooth boundary_factor (hard-BC ansatz unavailable)
 
     @property
     @abc.abstractmethod

@@ -199,6 +199,11 @@ class PINN:
             raise ConfigurationError(
                 "--bc hard needs a Dirichlet condition on the whole boundary or an Initial condition; use --bc soft"
             )
+        if dirichlet and not getattr(p.domain, "has_boundary_factor", True):
+            raise ConfigurationError(
+                f"--bc hard needs a boundary factor, which {type(p.domain).__name__} does not have; use --bc soft, "
+                "or add a HardConstraint to the problem"
+            )
         g = dirichlet[0].value if dirichlet else None
         u0 = initial[0].value if initial else None
         domain, time_interval = p.domain, p.time
