@@ -5,6 +5,7 @@ from ._boundary import boundary_facets_reference as boundary_facets_reference
 from ._boundary import boundary_nodes as boundary_nodes
 from ._boundary import facet_normals as facet_normals
 
+from ._fem import p1_poisson as p1_poisson
 from ._locate import PointLocator as PointLocator
 from ._locate import interpolate as interpolate
 from ._locate import interpolate_reference as interpolate_reference

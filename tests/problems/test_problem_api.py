@@ -15,7 +15,7 @@ from physopt import ConfigurationError, ProblemDefinitionError, laplacian
 from problems import Dirichlet, Initial, Periodic, Problem, registered_problems, resolve_problem
 
 F64 = torch.float64
-LIBRARY = ["poisson2d", "poisson_nd", "heat1d", "convection1d", "burgers1d"]
+LIBRARY = ["poisson2d", "poisson_nd", "heat1d", "convection1d", "burgers1d", "lshape_poisson"]
 WITH_EXACT = ["poisson2d", "poisson_nd", "heat1d", "convection1d"]
 
 
