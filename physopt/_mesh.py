@@ -8,11 +8,12 @@ A mesh here is ``(points, cells)``: ``points`` of shape ``(N, dim)`` and
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 from scipy.spatial import Delaunay
 
-__all__ = ["Mesh", "structured_mesh", "delaunay_mesh"]
+__all__ = ["Mesh", "structured_mesh", "structured_mesh_reference", "delaunay_mesh"]
 
 _SIMPLEX = {1: "line", 2: "triangle", 3: "tetra"}
 
@@ -37,19 +38,37 @@ class Mesh:
         return out
 
 
-def structured_mesh(lo, hi, n) -> Mesh:
-    """Simplex mesh of the box ``[lo, hi]`` with ``n[i]`` points along axis ``i`` (1-3 D).
-
-    Points are in C order (last axis fastest). 2D cells: two triangles per
-    square; 3D: six tetrahedra per cube (Kuhn subdivision, conforming).
-    """
+def _box(lo, hi, n):
     lo, hi = np.atleast_1d(np.asarray(lo, float)), np.atleast_1d(np.asarray(hi, float))
     n = np.broadcast_to(np.atleast_1d(np.asarray(n, int)), lo.shape)
     dim = lo.size
     if dim not in _SIMPLEX:
         raise ValueError(f"structured meshes exist for 1-3 dimensions, not {dim}")
     if np.any(n < 2):
-        raise ValueError(f"need at least 2 points per axis, got {tuple(n)}")
+        raise ValueError(f"need at least 2 points per axis, got {tuple(int(k) for k in n)}")
+    return lo, hi, n, dim
+
+
+def structured_mesh(lo, hi, n) -> Mesh:
+    """Simplex mesh of the box ``[lo, hi]`` with ``n[i]`` points along axis ``i`` (1-3 D).
+
+    Points are in C order (last axis fastest). 2D cells: two triangles per
+    square; 3D: six tetrahedra per cube (Kuhn subdivision, conforming), all
+    positively oriented. Numba kernels (:mod:`physopt.mesh._structured`); the
+    same points and cells, in the same order, as :func:`structured_mesh_reference`.
+    """
+    # imported here: physopt.mesh imports this module
+    from .mesh._structured import structured_cells, structured_points
+
+    lo, hi, n, dim = _box(lo, hi, n)
+    points = structured_points(lo, hi, n)
+    cells = structured_cells(n, int(np.prod(np.sign(hi - lo))))
+    return Mesh(points, _SIMPLEX[dim], cells, tuple(int(k) for k in n))
+
+
+def structured_mesh_reference(lo, hi, n) -> Mesh:
+    """Pure-NumPy reference of :func:`structured_mesh`."""
+    lo, hi, n, dim = _box(lo, hi, n)
     axes = [np.linspace(lo[i], hi[i], n[i]) for i in range(dim)]
     grid = np.meshgrid(*axes, indexing="ij")
     points = np.stack([g.ravel() for g in grid], axis=-1)
@@ -68,8 +87,6 @@ def structured_mesh(lo, hi, n) -> Mesh:
                 for k in (0, 1):
                     corner[(i, j, k)] = idx[i : n[0] - 1 + i, j : n[1] - 1 + j, k : n[2] - 1 + k].ravel()
         tets = []
-        import itertools
-
         for perm in itertools.permutations(range(3)):
             path = [(0, 0, 0)]
             for axis in perm:

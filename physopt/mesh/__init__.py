@@ -1,5 +1,7 @@
-"""physopt.mesh: Numba kernels for simplex meshes (boundary, point location, interpolation, measures, quadrature, errors), each with a NumPy reference."""
+"""physopt.mesh: Numba kernels for simplex meshes (structured meshes, boundary, point location, interpolation, measures, quadrature, errors), each with a NumPy reference."""
 
+from .._mesh import structured_mesh as structured_mesh
+from .._mesh import structured_mesh_reference as structured_mesh_reference
 from ._boundary import boundary_facets as boundary_facets
 from ._boundary import boundary_facets_reference as boundary_facets_reference
 from ._boundary import boundary_nodes as boundary_nodes
@@ -8,6 +10,8 @@ from ._boundary import facet_normals as facet_normals
 from ._fem import p1_poisson as p1_poisson
 from ._locate import PointLocator as PointLocator
 from ._locate import interpolate as interpolate
+from ._locate import interpolate_gradient as interpolate_gradient
+from ._locate import interpolate_gradient_reference as interpolate_gradient_reference
 from ._locate import interpolate_reference as interpolate_reference
 from ._locate import inverse_edge_matrices as inverse_edge_matrices
 from ._locate import locate_reference as locate_reference
@@ -18,3 +22,5 @@ from ._quadrature import l2_error as l2_error
 from ._quadrature import l2_error_reference as l2_error_reference
 from ._quadrature import p1_gradients as p1_gradients
 from ._quadrature import simplex_quadrature as simplex_quadrature
+from ._structured import structured_cells as structured_cells
+from ._structured import structured_points as structured_points

@@ -5,7 +5,9 @@ barycentric coordinates :math:`\lambda_{1..d} = T^{-1}(x - v_0)`,
 :math:`\lambda_0 = 1 - \sum_i \lambda_i` (:math:`T = [v_1 - v_0, \dots, v_d - v_0]`)
 are all :math:`\ge -\text{tol}`. Candidate cells come from a uniform bucket grid
 over the mesh's bounding box (each cell listed in every bucket its bounding box
-touches), so a query tests a handful of cells instead of all of them.
+touches), so a query tests a handful of cells instead of all of them. The P1
+interpolant's gradient is constant on a cell:
+:math:`\nabla u_h = T^{-\top} (u_1 - u_0, \dots, u_d - u_0)`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import dataclasses
 import numba
 import numpy as np
 
-__all__ = ["PointLocator", "locate_reference", "interpolate", "interpolate_reference", "inverse_edge_matrices"]
+from ._quadrature import p1_gradients
+
+__all__ = ["PointLocator", "locate_reference", "interpolate", "interpolate_reference", "interpolate_gradient",
+           "interpolate_gradient_reference", "inverse_edge_matrices"]
 
 
 def inverse_edge_matrices(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -213,3 +218,52 @@ def interpolate_reference(cells: np.ndarray, found: np.ndarray, weights: np.ndar
     out = np.einsum("qm,qm...->q...", weights, vals[cells[safe]])
     out[found < 0] = np.nan
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _interpolate_gradient(cells, inverse, found, values, out):
+    d = inverse.shape[1]
+    for q in numba.prange(found.shape[0]):
+        c = found[q]
+        if c < 0:
+            out[q] = np.nan
+            continue
+        for f in range(values.shape[1]):
+            u0 = values[cells[c, 0], f]
+            for i in range(d):
+                s = 0.0
+                for j in range(d):
+                    s += inverse[c, j, i] * (values[cells[c, j + 1], f] - u0)
+                out[q, f, i] = s
+
+
+def interpolate_gradient(points: np.ndarray, cells: np.ndarray, found: np.ndarray, values: np.ndarray,
+                         inverse: np.ndarray | None = None) -> np.ndarray:
+    """Gradient of the P1 interpolant of nodal ``values`` at located points; NaN outside.
+
+    ``(Q, d)`` for ``values (N,)``, ``(Q, F, d)`` for ``(N, F)``. ``inverse``: the cells'
+    :func:`inverse_edge_matrices`, e.g. ``PointLocator.inverse`` (computed when not given).
+    """
+    cells = np.ascontiguousarray(cells, dtype=np.int64)
+    d = cells.shape[1] - 1
+    if inverse is None:
+        inverse = inverse_edge_matrices(np.asarray(points, np.float64), cells)
+    if inverse.shape != (len(cells), d, d):
+        raise ValueError(f"inverse must have shape {(len(cells), d, d)}, got {inverse.shape}")
+    vals = np.ascontiguousarray(values, dtype=np.float64)
+    flat = np.ascontiguousarray(vals.reshape(len(vals), -1))
+    found = np.ascontiguousarray(found, dtype=np.int64)
+    out = np.empty((len(found), flat.shape[1], d))
+    _interpolate_gradient(cells, np.ascontiguousarray(inverse, dtype=np.float64), found, flat, out)
+    return out.reshape((len(found),) + vals.shape[1:] + (d,))
+
+
+def interpolate_gradient_reference(points: np.ndarray, cells: np.ndarray, found: np.ndarray,
+                                   values: np.ndarray) -> np.ndarray:
+    """Pure-NumPy reference of :func:`interpolate_gradient` (per-cell :func:`~physopt.mesh.p1_gradients`)."""
+    vals = np.asarray(values, dtype=np.float64)
+    flat = vals.reshape(len(vals), -1)
+    grads = np.stack([p1_gradients(points, cells, flat[:, f]) for f in range(flat.shape[1])], 1)  # (C, F, d)
+    out = grads[np.where(found >= 0, found, 0)]
+    out[found < 0] = np.nan
+    return out.reshape((len(found),) + vals.shape[1:] + (cells.shape[1] - 1,))

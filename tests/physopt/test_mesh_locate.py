@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from physopt import delaunay_mesh, structured_mesh
-from physopt.mesh import PointLocator, interpolate, interpolate_reference, locate_reference
+from physopt.mesh import (
+    PointLocator,
+    interpolate,
+    interpolate_gradient,
+    interpolate_gradient_reference,
+    interpolate_reference,
+    locate_reference,
+)
 
 
 def _meshes():
@@ -61,3 +68,29 @@ def test_locator_rejects_bad_input_with_a_clear_message():
         PointLocator(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]), np.array([[0, 1, 2]]))
     with pytest.raises(ValueError, match=r"shape \(Q, 2\)"):
         PointLocator(mesh.points, mesh.cells).locate(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_interpolated_gradients_match_the_reference_and_are_exact_for_linear_fields(dim):
+    rng = np.random.default_rng(3 + dim)
+    mesh = delaunay_mesh(rng.random((400, dim)))
+    queries = -0.2 + 1.4 * rng.random((2000, dim))
+    locator = PointLocator(mesh.points, mesh.cells)
+    found, _ = locator.locate(queries)
+    inside = found >= 0
+    assert inside.sum() > 500 and (~inside).sum() > 100
+    values = rng.standard_normal((len(mesh.points), 3))  # not linear: cell by cell agreement
+    ours = interpolate_gradient(mesh.points, mesh.cells, found, values)
+    assert ours.shape == (2000, 3, dim)
+    assert np.allclose(ours[inside], interpolate_gradient_reference(mesh.points, mesh.cells, found, values)[inside],
+                       rtol=1e-12, atol=1e-10)
+    with_inverse = interpolate_gradient(mesh.points, mesh.cells, found, values, inverse=locator.inverse)
+    assert np.array_equal(ours, with_inverse, equal_nan=True)
+    slope = np.arange(1.0, dim + 1.0)
+    linear = mesh.points @ slope - 0.5  # scalar field: (Q, d)
+    for grad in (interpolate_gradient(mesh.points, mesh.cells, found, linear),
+                 interpolate_gradient_reference(mesh.points, mesh.cells, found, linear)):
+        assert grad.shape == (2000, dim)
+        assert np.abs(grad[inside] - slope).max() < 1e-12
+        assert np.isnan(grad[~inside]).all()
+    assert np.isnan(ours[~inside]).all()
