@@ -5,7 +5,9 @@ values receive the full point (space, then time if the problem has time);
 initial values receive the spatial point only. ``where`` restricts a boundary
 condition to part of the boundary: a predicate on a NumPy batch of boundary
 points, shape ``(N, n)``, returning a boolean mask, e.g.
-``where=lambda x: np.isclose(x[:, 0], 0.0)``.
+``where=lambda x: np.isclose(x[:, 0], 0.0)``, or, on a
+:class:`~problems.MeshDomain` with boundary tags, the name of a tagged part,
+``where="inlet"`` (the solver resolves it with ``domain.boundary_part``).
 """
 
 from __future__ import annotations
@@ -67,16 +69,16 @@ class _BoundaryCondition(AbstractCondition):
     def __init__(self, value: Value = 0.0, where=None, weight: float = 1.0):
         self.raw_value = value
         self.value = _value_fn(value, type(self).__name__)
-        if where is not None and not callable(where):
+        if where is not None and not callable(where) and not (isinstance(where, str) and where):
             raise ProblemDefinitionError(
                 f"{type(self).__name__} `where` must be a function of a (N, n) array of boundary points "
-                f"returning a boolean mask, got {where!r}"
+                f"returning a boolean mask, or the name of a tagged boundary part of a MeshDomain, got {where!r}"
             )
         self.where = where
         self.weight = _check_weight(weight, type(self).__name__)
 
     def __repr__(self):
-        part = "" if self.where is None else ", where=..."
+        part = "" if self.where is None else f", where={self.where!r}" if isinstance(self.where, str) else ", where=..."
         v = self.raw_value if not callable(self.raw_value) else "<function>"
         return f"{type(self).__name__}({v}{part})"
 

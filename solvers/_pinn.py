@@ -278,8 +278,20 @@ class PINN:
         want = o.boundary_points
         if c.where is None:
             return self._space_time(want, d.n_unit_boundary, d.map_boundary)
+        where = c.where
+        if isinstance(where, str):  # a tagged part of a MeshDomain's boundary
+            if not getattr(d, "boundary_parts", None):
+                raise ProblemDefinitionError(
+                    f"{c!r}: where={where!r} names a tagged boundary part, but the domain {d!r} has no boundary tags; "
+                    "tags come from a MeshDomain's boundary_tags or a gmsh file's physical groups; "
+                    "otherwise give `where` a predicate"
+                )
+            try:
+                where = d.boundary_part(where)
+            except ConfigurationError as e:
+                raise ProblemDefinitionError(f"{c!r}: {e}") from None
         points, normals = self._space_time(8 * want, d.n_unit_boundary, d.map_boundary)
-        mask = np.asarray(c.where(points), dtype=bool).reshape(-1)
+        mask = np.asarray(where(points), dtype=bool).reshape(-1)
         if mask.shape[0] != points.shape[0]:
             raise ProblemDefinitionError(f"{c!r}: `where` must return one boolean per point, got shape {mask.shape}")
         if not mask.any():
