@@ -43,9 +43,9 @@ from ._fields import read_manifest as read_manifest
 from ._fields import write_field_sets as write_field_sets
 from ._run_directory import RunDirectory as RunDirectory
 from ._run_directory import write_json_atomic as write_json_atomic
-from ._viz import render_field as render_field
-from ._viz import render_panels as render_panels
-from ._viz import render_run as render_run
+from .viz import render_field as render_field
+from .viz import render_panels as render_panels
+from .viz import render_run as render_run
 from ._errors import Interrupted as Interrupted
 from ._errors import NotImplementedYet as NotImplementedYet
 from . import optim as optim  # registers the second-order optimizers

@@ -23,6 +23,7 @@ from ._derivative_mode import available_derivative_modes
 from ._errors import ConfigurationError, Interrupted, PhysoptError, ProblemDefinitionError, TrainingDiverged
 from ._optimizers import OPTIMIZERS
 from ._run_directory import RunDirectory
+from .viz import PLOT_KINDS
 
 __all__ = ["main", "build_parser", "solve_to_directory"]
 
@@ -83,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_plot.add_argument("run_dir", help="a run directory written by `physopt solve`")
     p_plot.add_argument("--field", default=None, help="field to draw (default: the first unknown)")
     p_plot.add_argument("--time", type=float, default=None, help="draw the time slice nearest to this time")
-    p_plot.add_argument("--out", default=None, help="folder for the PNGs (default: the run directory)")
+    p_plot.add_argument("--kind", default="all", choices=PLOT_KINDS,
+                        help="which picture: solution, error, panels (time slices), animation (GIF), iso (3-D), loss; default all that apply")
+    p_plot.add_argument("--out", default=None, help="folder for the pictures (default: the run directory)")
     return parser
 
 
@@ -225,7 +228,7 @@ def solve_to_directory(
     }
     write_solution_fields(run.path, problem, solution)
     if render:
-        from ._viz import render_run
+        from .viz import render_run
 
         summary["pictures"] = [p.name for p in render_run(run.path)]
     run.write_json(RunDirectory.SUMMARY, summary)
@@ -290,12 +293,12 @@ def cmd_solve(args, argv) -> int:
 
 
 def cmd_plot(args) -> int:
-    from ._viz import render_run
+    from .viz import render_run
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise ConfigurationError(f"run directory '{run_dir}' does not exist")
-    for path in render_run(run_dir, field=args.field, time=args.time, out=args.out):
+    for path in render_run(run_dir, field=args.field, time=args.time, out=args.out, kind=args.kind):
         print(path)
     return 0
 

@@ -246,16 +246,17 @@ class Problem:
         grid = np.concatenate([np.column_stack([space, np.full(len(space), t)]) for t in times])
         return torch.as_tensor(grid, dtype=torch.float64)
 
-    def evaluation_meshes(self, n_times: int = 6) -> list[dict]:
+    def evaluation_meshes(self, n_times: int = 21) -> list[dict]:
         """Meshes on which solutions are written and drawn.
 
         Each entry holds ``mesh`` (a :class:`physopt.Mesh` in display coordinates,
         at most 3-D), ``points`` (the same nodes in the problem's coordinates,
-        ``(N, n_coordinates)``), ``time`` and ``axis_labels``:
+        ``(N, n_coordinates)``), ``time`` (``None``: not one instant) and ``axis_labels``:
 
         - stationary, up to 3-D: the domain's mesh;
         - stationary, above 3-D: the 2-D slice through the centre in ``x0, x1``;
-        - 1-D in space with time: one structured ``(x, t)`` mesh;
+        - 1-D in space with time: one structured ``(x, t)`` mesh, and the line
+          mesh at ``n_times`` equally spaced times (a time series);
         - 2-D/3-D in space with time: the spatial mesh at ``n_times`` times.
         """
         d = self.domain
@@ -266,11 +267,11 @@ class Problem:
                 mesh = d.evaluation_mesh()
                 return [{"mesh": mesh, "points": mesh.points, "time": None, "axis_labels": labels}]
             return [self._slice_mesh(None)]
+        out = []
         if n == 1:
             lo, hi = d.bounds
-            mesh = structured_mesh([lo[0], self.time.t0], [hi[0], self.time.t1], [401, 201])
-            return [{"mesh": mesh, "points": mesh.points, "time": None, "axis_labels": ("x", "t")}]
-        out = []
+            plane = structured_mesh([lo[0], self.time.t0], [hi[0], self.time.t1], [401, 201])
+            out.append({"mesh": plane, "points": plane.points, "time": None, "axis_labels": ("x", "t")})
         for t in self.time.slices(n_times):
             if n <= 3:
                 mesh = d.evaluation_mesh()

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from physopt._cli import main
+from image_checks import assert_real_image, image_frames
 
 PROBLEMS_DIR = Path(__file__).parent / "cli_problems"
 LIBRARY = ("poisson2d", "poisson_nd", "heat1d", "convection1d", "burgers1d", "lshape_poisson")
@@ -79,21 +80,6 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def step_losses(path: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in read_jsonl(path) if "loss" in r]
-
-
-def assert_real_image(path: Path, min_colours: int = 20):
-    """A PNG that shows something: not one flat colour, several colours, enough ink."""
-    from PIL import Image
-
-    assert path.is_file(), path
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=float)
-    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
-    assert pixels.std() > 10.0, f"{path.name} looks blank (pixel std {pixels.std():.2f})"
-    colours = np.unique(pixels.reshape(-1, 3), axis=0)
-    assert len(colours) >= min_colours, f"{path.name} has only {len(colours)} colours"
-    ink = np.mean(np.abs(pixels - pixels.reshape(-1, 3)[0]).sum(-1) > 30)  # differs from the corner colour
-    assert ink > 0.02, f"{path.name}: only {ink:.1%} of the pixels differ from the background"
 
 
 @pytest.fixture(autouse=True)
@@ -422,7 +408,7 @@ def test_readme_bump_run_directory(bump_run):
     assert summary["status"] == "finished" and summary["steps"] == 6 and summary["reference"] == "exact"
     for key in ("rel_l2", "max_abs"):
         assert isinstance(summary["errors"][key], float) and math.isfinite(summary["errors"][key])
-    assert set(summary["pictures"]) == {"solution.png", "error.png"}
+    assert set(summary["pictures"]) == {"solution.png", "error.png", "loss.png"}
 
     fields = json.loads((run / "fields.json").read_text())
     assert fields["primary"] == "u" and set(fields["fields"]) == {"u", "u_reference", "error_u"}
@@ -452,6 +438,7 @@ def test_readme_bump_fields_open_in_meshio_and_pyvista(bump_run):
 def test_readme_bump_pictures_are_real(bump_run):
     assert_real_image(bump_run / "solution.png")
     assert_real_image(bump_run / "error.png")
+    assert_real_image(bump_run / "loss.png", min_colours=10)
 
 
 # ----- output directory safety --------------------------------------------------------------
@@ -665,7 +652,7 @@ def test_plot_renders_the_pictures_again(capsys, tmp_path, bump_run):
         png.unlink()
     code, out, err = cli(capsys, "plot", run)
     assert code == 0, err
-    assert {Path(p).name for p in out.split()} == {"solution.png", "error.png"}
+    assert {Path(p).name for p in out.split()} == {"solution.png", "error.png", "loss.png"}
     assert_real_image(run / "solution.png")
     assert_real_image(run / "error.png")
 
@@ -675,7 +662,7 @@ def test_plot_other_field_and_other_folder(capsys, tmp_path, bump_run):
     shutil.copytree(bump_run, run)
     code, out, err = cli(capsys, "plot", run, "--field", "error_u", "--out", tmp_path / "pictures")
     assert code == 0, err
-    assert [Path(p).name for p in out.split()] == ["solution.png"]
+    assert [Path(p).name for p in out.split()] == ["solution.png", "loss.png"]
     assert_real_image(tmp_path / "pictures" / "solution.png")
     assert (run / "solution.png").read_bytes() == (bump_run / "solution.png").read_bytes()
 
@@ -742,20 +729,37 @@ def test_damaged_run_directory_is_a_clean_error(capsys, tmp_path, bump_run, what
 
 
 def test_plot_time_dependent_run(capsys, tmp_path, heat_run):
+    """docs/cli.md: a time-dependent run gives the (x, t) map, the error, time-slice panels, a GIF and the loss."""
     run = tmp_path / "heat"
     shutil.copytree(heat_run, run)
-    assert not list(run.glob("*.png"))
+    assert not list(run.glob("*.png")) and not list(run.glob("*.gif"))
+    assert {"solution.vtu", "solution.xdmf", "solution.h5"} <= {p.name for p in run.iterdir()}
     code, out, err = cli(capsys, "plot", run)
     assert code == 0, err
-    assert {Path(p).name for p in out.split()} == {"solution.png", "error.png", "slices.png"}
-    for name in ("solution.png", "error.png", "slices.png"):
-        assert_real_image(run / name)
+    pictures = ["solution.png", "error.png", "panels.png", "animation.gif", "loss.png"]
+    assert [Path(p).name for p in out.split()] == pictures
+    for name in pictures:
+        assert_real_image(run / name, min_colours=10)
+    fields = json.loads((run / "fields.json").read_text())
+    gif = image_frames(run / "animation.gif")
+    assert len(gif) == len(fields["series"]["times"]) == 21
+    assert np.abs(gif[0] - gif[-1]).mean() > 1.0, "the animation does not move"
 
     (run / "solution.png").unlink()
-    code, out, err = cli(capsys, "plot", run, "--time", "0.5")
+    code, out, err = cli(capsys, "plot", run, "--time", "0.5", "--kind", "solution")
     assert code == 0, err
     assert [Path(p).name for p in out.split()] == ["solution.png"]
-    assert_real_image(run / "solution.png")
+    assert_real_image(run / "solution.png", min_colours=10)
+
+    code, out, err = cli(capsys, "plot", run, "--kind", "panels", "--field", "error_u", "--out", tmp_path / "pics")
+    assert code == 0, err
+    assert [Path(p).name for p in out.split()] == ["panels.png"]
+    assert_real_image(tmp_path / "pics" / "panels.png", min_colours=10)
+
+
+def test_plot_kind_that_does_not_apply(capsys, bump_run):
+    code, _, err = cli(capsys, "plot", bump_run, "--kind", "animation")
+    assert code == 2 and "needs a time-dependent run" in error_line(err)
 
 
 # ----- reproducibility ----------------------------------------------------------------------

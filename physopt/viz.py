@@ -1,0 +1,421 @@
+"""Pictures of fields, rendered off-screen: PyVista for meshes, matplotlib for lines.
+
+- :func:`render_field`: a scalar field as a coloured surface with contours (2-D),
+  orthogonal slices or iso-surfaces (3-D); a vector field as arrows over its
+  magnitude; error maps with a colour range symmetric about zero.
+- :func:`render_panels`: time slices as a grid of panels with one colour range.
+- :func:`render_animation`: a GIF of a time series (fixed colour range/axes).
+- :func:`plot_lines`, :func:`plot_loss`: matplotlib line plots (1-D fields,
+  loss and error curves).
+- :func:`render_run`: the pictures of a run directory from its field files
+  alone, so ``physopt plot RUN_DIR`` works long after training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import ConfigurationError
+from ._fields import Frame, read_frames, read_manifest
+
+__all__ = ["render_field", "render_panels", "render_animation", "plot_lines", "plot_loss", "render_run", "PLOT_KINDS"]
+
+PLOT_KINDS = ("all", "solution", "error", "panels", "animation", "iso", "loss")
+_WINDOW = (900, 760)
+
+
+def _pyvista():
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        # headless Linux: ask VTK for EGL directly instead of failing over from X with a warning
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    import pyvista
+
+    pyvista.OFF_SCREEN = True
+    return pyvista
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _as_pyvista(mesh):
+    """A PyVista dataset from a PyVista dataset or a :class:`meshio.Mesh`."""
+    pv = _pyvista()
+    return mesh if isinstance(mesh, pv.DataSet) else pv.from_meshio(mesh)
+
+
+def _scalars(mesh, field: str) -> tuple[str, np.ndarray]:
+    """The name and values of what is coloured: the field, or ``|field|`` for a vector field."""
+    if field not in mesh.point_data:
+        raise ConfigurationError(f"unknown field '{field}'; this mesh has: {', '.join(mesh.point_data.keys())}")
+    values = np.asarray(mesh.point_data[field])
+    if values.ndim == 2 and values.shape[1] > 1:
+        name = f"|{field}|"
+        mesh.point_data[name] = np.linalg.norm(values, axis=1)
+        return name, mesh.point_data[name]
+    return field, values
+
+
+def _colour_range(values, symmetric: bool):
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    if symmetric:
+        bound = max(abs(lo), abs(hi)) or 1.0
+        return -bound, bound
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+def _bar(title: str) -> dict:
+    return {"title": title, "vertical": True, "fmt": "%.3g", "position_x": 0.86, "position_y": 0.15,
+            "height": 0.7, "title_font_size": 14, "label_font_size": 12, "color": "black"}
+
+
+def _camera(plotter, dim: int):
+    if dim <= 2:
+        plotter.view_xy()
+        plotter.camera.zoom(1.1)
+    else:
+        plotter.view_isometric()
+        plotter.camera.zoom(0.95)
+
+
+def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_title=None,
+               show_bar=True, name="field", axes=True):
+    """Draw ``field`` of ``mesh`` into ``plotter``; return the colour range used."""
+    dim = len(labels)
+    mesh = mesh.copy()
+    scalars, values = _scalars(mesh, field)
+    symmetric = cmap == "coolwarm"
+    clim = clim or _colour_range(values, symmetric)
+    bar = _bar(bar_title or scalars)
+    common = {"scalars": scalars, "cmap": cmap, "clim": clim, "show_scalar_bar": show_bar, "scalar_bar_args": bar}
+    if dim == 3 and style == "iso":
+        levels = np.linspace(clim[0], clim[1], 7)[1:-1]
+        surfaces = mesh.contour(levels, scalars=scalars)
+        plotter.add_mesh(mesh.outline(), color="black", line_width=1, name=f"{name}-outline")
+        if surfaces.n_points:
+            plotter.add_mesh(surfaces, opacity=0.55, smooth_shading=True, name=name, **common)
+    elif dim == 3:
+        plotter.add_mesh(mesh.outline(), color="black", line_width=1, name=f"{name}-outline")
+        plotter.add_mesh(mesh.slice_orthogonal(), name=name, **common)
+    else:
+        plotter.add_mesh(mesh, name=name, **common)
+        if np.ptp(values) > 0 and scalars == field:  # contour lines of scalar fields (decoration: skipped if VTK declines)
+            try:
+                lines = mesh.contour(np.linspace(clim[0], clim[1], 12)[1:-1], scalars=scalars)
+                if lines.n_points:
+                    plotter.add_mesh(lines, color="black", line_width=1, opacity=0.5, name=f"{name}-contours")
+            except Exception:  # noqa: BLE001
+                pass
+    vectors = np.asarray(mesh.point_data[field])
+    if vectors.ndim == 2 and vectors.shape[1] > 1:  # arrows on a subset of the nodes
+        step = max(1, mesh.n_points // 400)
+        padded = np.zeros((mesh.n_points, 3))
+        padded[:, : vectors.shape[1]] = vectors
+        mesh.point_data["_arrows"] = padded
+        sample = mesh.extract_points(np.arange(0, mesh.n_points, step), adjacent_cells=False)
+        size = float(np.max(mesh.bounds[1::2]) - np.min(mesh.bounds[::2])) / 25
+        scale = size / (np.max(np.linalg.norm(padded, axis=1)) or 1.0)
+        plotter.add_mesh(sample.glyph(orient="_arrows", scale=False, factor=scale), color="black", name=f"{name}-arrows")
+    if axes:
+        plotter.show_bounds(**dict(zip(("xtitle", "ytitle", "ztitle"), labels)), location="outer",
+                            font_size=12, fmt="%.2g", color="black")
+    return clim
+
+
+def render_field(mesh, field: str, path: str | Path, title: str = "", labels=("x", "y"), cmap: str = "viridis",
+                 style: str = "auto", bar_title: str | None = None, clim=None) -> Path:
+    """Render ``field`` of a mesh (PyVista or meshio) to a PNG.
+
+    2-D: coloured surface with contour lines; 3-D: orthogonal slices
+    (``style="slices"``, the default) or iso-surfaces (``style="iso"``); a vector
+    field (``(N, 2|3)`` point data) as arrows over its magnitude. ``cmap="coolwarm"``
+    centres the colour range on zero (error maps).
+    """
+    pv = _pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=_WINDOW)
+    plotter.set_background("white")
+    _add_field(plotter, _as_pyvista(mesh), field, labels, cmap, clim=clim, style=style, bar_title=bar_title)
+    plotter.add_text(title or field, font_size=12, color="black")
+    _camera(plotter, len(labels))
+    plotter.screenshot(str(path))
+    plotter.close()
+    return Path(path)
+
+
+def _grid(k: int) -> tuple[int, int]:
+    cols = min(k, 3)
+    return -(-k // cols), cols
+
+
+def render_panels(meshes, times, field: str, path: str | Path, title: str = "", labels=("x", "y"),
+                  cmap: str = "viridis", reference: str | None = None) -> Path:
+    """Time slices of ``field`` as a grid of panels (at most 3 per row), one shared colour range.
+
+    1-D meshes are drawn as line plots (with ``reference``, a point-data name, dashed).
+    """
+    rows, cols = _grid(len(meshes))
+    if len(labels) == 1:
+        plt = _matplotlib()
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), dpi=110, squeeze=False, sharey=True)
+        values = [np.asarray(m.point_data[field]) for m in meshes]
+        for ax, mesh, t, v in zip(axes.flat, meshes, times, values):
+            x = np.asarray(mesh.points[:, 0])
+            order = np.argsort(x)
+            ax.plot(x[order], v[order], lw=1.8, label=field)
+            if reference and reference in mesh.point_data:
+                ax.plot(x[order], np.asarray(mesh.point_data[reference])[order], "--", color="black", lw=1, label="reference")
+            ax.set_title(f"t = {t:.3g}", fontsize=10)
+            ax.set_xlabel(labels[0])
+            ax.grid(alpha=0.3)
+        for ax in axes.flat[len(meshes):]:
+            ax.axis("off")
+        axes[0, 0].set_ylabel(field)
+        axes[0, 0].legend(fontsize=8)
+        fig.suptitle(title or field)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return Path(path)
+    pv = _pyvista()
+    meshes = [_as_pyvista(m) for m in meshes]
+    plotter = pv.Plotter(off_screen=True, shape=(rows, cols), window_size=(430 * cols, 400 * rows), border=False)
+    plotter.set_background("white")
+    values = np.concatenate([_scalars(m.copy(), field)[1] for m in meshes])
+    clim = _colour_range(values, cmap == "coolwarm")
+    for i, (mesh, t) in enumerate(zip(meshes, times)):
+        plotter.subplot(i // cols, i % cols)
+        _add_field(plotter, mesh, field, labels, cmap, clim=clim, show_bar=(i == len(meshes) - 1), axes=False)
+        plotter.add_text(f"{title or field}, t = {t:.3g}", font_size=9, color="black")
+        _camera(plotter, len(labels))
+    plotter.screenshot(str(path))
+    plotter.close()
+    return Path(path)
+
+
+def _save_gif(images, path: Path, fps: float) -> Path:
+    from PIL import Image
+
+    frames = [Image.fromarray(np.asarray(im)[..., :3]).convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+              for im in images]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(round(1000 / fps)), loop=0)
+    return Path(path)
+
+
+def render_animation(meshes, times, field: str, path: str | Path, title: str = "", labels=("x", "y"),
+                     cmap: str = "viridis", reference: str | None = None, fps: float = 6.0) -> Path:
+    """A GIF of a time series: one frame per mesh, fixed colour range (or y-range in 1-D)."""
+    if len(labels) == 1:
+        plt = _matplotlib()
+        values = [np.asarray(m.point_data[field]) for m in meshes]
+        lo, hi = _colour_range(np.concatenate(values), False)
+        pad = 0.05 * (hi - lo)
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=90)
+        images = []
+        for mesh, t, v in zip(meshes, times, values):
+            ax.clear()
+            x = np.asarray(mesh.points[:, 0])
+            order = np.argsort(x)
+            ax.plot(x[order], v[order], lw=2, label=field)
+            if reference and reference in mesh.point_data:
+                ax.plot(x[order], np.asarray(mesh.point_data[reference])[order], "--", color="black", lw=1, label="reference")
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.set_xlabel(labels[0])
+            ax.set_ylabel(field)
+            ax.set_title(f"{title or field}, t = {t:.3g}")
+            ax.grid(alpha=0.3)
+            ax.legend(loc="upper right", fontsize=8)
+            fig.canvas.draw()
+            images.append(np.asarray(fig.canvas.buffer_rgba()).copy())
+        plt.close(fig)
+        return _save_gif(images, Path(path), fps)
+    pv = _pyvista()
+    meshes = [_as_pyvista(m) for m in meshes]
+    clim = _colour_range(np.concatenate([_scalars(m.copy(), field)[1] for m in meshes]), cmap == "coolwarm")
+    plotter = pv.Plotter(off_screen=True, window_size=(720, 600))
+    plotter.set_background("white")
+    images = []
+    for k, (mesh, t) in enumerate(zip(meshes, times)):
+        _add_field(plotter, mesh, field, labels, cmap, clim=clim, axes=(k == 0))
+        plotter.add_text(f"{title or field}, t = {t:.3g}", font_size=11, color="black", name="title")
+        if k == 0:
+            _camera(plotter, len(labels))
+        images.append(plotter.screenshot(None, return_img=True))
+    plotter.close()
+    return _save_gif(images, Path(path), fps)
+
+
+def plot_lines(x, series: dict[str, np.ndarray], path: str | Path, title: str, xlabel: str, ylabel: str,
+               logy: bool = False) -> Path:
+    """Curves ``series`` (label -> y) against ``x``; labels containing "reference" are dashed black."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    shown_reference = False
+    for label, y in series.items():
+        if "reference" in label:  # reference curves: thin dashed black, one legend entry
+            ax.plot(x, y, "--", color="black", lw=1.0, label=None if shown_reference else "reference")
+            shown_reference = True
+        else:
+            ax.plot(x, y, "-", label=label, lw=1.8)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    if len(series) > 1:
+        ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_loss(metrics_path: str | Path, path: str | Path, title: str = "training") -> Path:
+    """Loss (and relative L2 error, where measured) against the step, from a ``metrics.jsonl``."""
+    plt = _matplotlib()
+    records = []
+    for line in Path(metrics_path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by an interrupted run
+    steps = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float))]
+    if not steps:
+        raise ConfigurationError(f"'{metrics_path}' holds no loss values to plot")
+    errors = [(r["step"], r["error"]) for r in records if isinstance(r.get("error"), (int, float))]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    s, v = np.array(steps, dtype=float).T
+    ax.semilogy(s, np.maximum(v, 1e-300), lw=1.5, label="loss")
+    if errors:
+        s, e = np.array(errors, dtype=float).T
+        ax.semilogy(s, e, "o-", ms=3, lw=1.2, label="relative L2 error")
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+# ----- a run directory -------------------------------------------------------------------
+
+
+def _pick_field(manifest, field):
+    if field is None:
+        return manifest["primary"]
+    if field not in manifest["fields"]:
+        raise ConfigurationError(f"unknown field '{field}'; this run has: {', '.join(manifest['fields'])}")
+    return field
+
+
+def _nearest(series: list[Frame], time: float) -> Frame:
+    return series[int(np.argmin([abs(f.time - time) for f in series]))]
+
+
+def _line(frame: Frame, field: str, error: str | None, path: Path, title: str) -> Path:
+    x = np.asarray(frame.mesh.points[:, 0])
+    order = np.argsort(x)
+    data = frame.mesh.point_data
+    if error:
+        return plot_lines(x[order], {error: np.asarray(data[error])[order]}, path, title, frame.axis_labels[0], "error")
+    series = {field: np.asarray(data[field])[order]}
+    if f"{field}_reference" in data:
+        series[f"{field}_reference"] = np.asarray(data[f"{field}_reference"])[order]
+    return plot_lines(x[order], series, path, title, frame.axis_labels[0], field)
+
+
+def _draw(frame: Frame, field: str, path: Path, title: str, error: bool = False, style: str = "auto") -> Path:
+    if len(frame.axis_labels) == 1:
+        return _line(frame, field, field if error else None, path, title)
+    bar = f"{field} (solution − reference)" if error else field
+    return render_field(frame.mesh, field, path, title, frame.axis_labels, "coolwarm" if error else "viridis",
+                        style=style, bar_title=bar)
+
+
+def render_run(run_dir: str | Path, field: str | None = None, time: float | None = None, out: str | Path | None = None,
+               kind: str = "all") -> list[Path]:
+    """Render pictures of a run directory from its field files; return their paths.
+
+    Args:
+        run_dir: the run directory (``fields.json`` and the VTU/XDMF files it lists).
+        field: which point field to draw (default: the first unknown).
+        time: for time-dependent runs, draw the state nearest to this time.
+        out: folder for the pictures (default: the run directory).
+        kind: ``solution``, ``error``, ``panels`` (time slices), ``animation``
+            (GIF), ``iso`` (3-D iso-surfaces), ``loss``, or ``all`` (what applies).
+
+    Files: ``solution.png``, ``error.png``, ``panels.png``, ``animation.gif``,
+    ``iso.png``, ``loss.png``.
+    """
+    if kind not in PLOT_KINDS:
+        raise ConfigurationError(f"unknown plot kind '{kind}'; choose one of {', '.join(PLOT_KINDS)}")
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    out = Path(out) if out is not None else run_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write pictures to '{out}': {exc.strerror or exc}; choose another --out") from None
+    field = _pick_field(manifest, field)
+    error = f"error_{field}" if f"error_{field}" in manifest["fields"] else None
+    reference = f"{field}_reference" if f"{field}_reference" in manifest["fields"] else None
+    still, series = read_frames(run_dir, manifest)
+    want = set(PLOT_KINDS[1:]) if kind == "all" else {kind}
+    strict = kind != "all"  # an explicitly asked-for picture that cannot be drawn is an error
+    written: list[Path] = []
+
+    # the main picture: a time series' state at `time` (default: the end), else the stationary/space-time field
+    if series and (time is not None or not still):
+        main = _nearest(series, series[-1].time if time is None else time)
+        when = f" at t = {main.time:.4g}"
+    elif still:
+        main, when = still[0], ""
+        if time is not None and not series:
+            raise ConfigurationError(f"--time: '{run_dir}' is not time-dependent")
+    variables = f"({', '.join(main.axis_labels)})" if not when else ""
+    if "solution" in want:
+        written.append(_draw(main, field, out / "solution.png", f"{field}{variables}{when}"))
+    if "error" in want:
+        if error:
+            written.append(_draw(main, error, out / "error.png", f"pointwise error of {field}{when}", error=True))
+        elif strict:
+            raise ConfigurationError(f"'{run_dir}' has no error field for '{field}' (the problem has no reference solution)")
+    if "iso" in want:
+        if len(main.axis_labels) == 3:
+            written.append(_draw(main, field, out / "iso.png", f"iso-surfaces of {field}{when}", style="iso"))
+        elif strict:
+            raise ConfigurationError(f"iso-surfaces need a 3-D field; '{run_dir}' is {len(main.axis_labels)}-D: use --kind solution")
+    for what in ("panels", "animation"):
+        if what not in want:
+            continue
+        if not series:
+            if strict:
+                raise ConfigurationError(f"--kind {what} needs a time-dependent run; '{run_dir}' has no time series")
+            continue
+        if what == "panels":
+            pick = np.unique(np.linspace(0, len(series) - 1, min(6, len(series))).round().astype(int))
+            chosen = [series[i] for i in pick]
+            written.append(render_panels([f.mesh for f in chosen], [f.time for f in chosen], field, out / "panels.png",
+                                         field, series[0].axis_labels, reference=reference))
+        else:
+            written.append(render_animation([f.mesh for f in series], [f.time for f in series], field,
+                                            out / "animation.gif", field, series[0].axis_labels, reference=reference))
+    if "loss" in want:
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.is_file() and metrics.stat().st_size:
+            written.append(plot_loss(metrics, out / "loss.png", f"training of {run_dir.name}"))
+        elif strict:
+            raise ConfigurationError(f"'{run_dir}' has no metrics.jsonl to plot")
+    return written
