@@ -1,4 +1,4 @@
-"""The ``physopt`` command: list, solve, plot.
+"""The ``physopt`` command: list, solve, plot, convergence.
 
 User mistakes (unknown names, bad files, busy output directories, diverged
 training) end with one line ``physopt: error: ...`` and a non-zero exit code,
@@ -58,6 +58,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"physopt: error: {message}\n")
 
 
+def _add_option_flags(parser) -> None:
+    for name, (kind, text) in OPTION_FLAGS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="physopt", description="Solve PDEs with physics-informed machine learning.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -77,8 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p_solve.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_solve.add_argument("--no-render", action="store_true", help="write fields but no PNGs")
-    for name, (kind, text) in OPTION_FLAGS.items():
-        p_solve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text)
+    _add_option_flags(p_solve)
+
+    p_conv = sub.add_parser("convergence", help="vary one setting over a list of values, solve each, fit the observed order")
+    p_conv.add_argument("problem", help="a registered problem name, or path/to/file.py[:ClassName]")
+    p_conv.add_argument("--solver", default="pinn", help="solver name (default: pinn)")
+    p_conv.add_argument("--vary", required=True, metavar="NAME=V1,V2,...",
+                        help="a solver option or problem parameter and its values, e.g. points=256,512,1024 "
+                             "(option.NAME / param.NAME when both exist)")
+    p_conv.add_argument("--out", default=None, help="study directory (default: runs/convergence-PROBLEM-SOLVER-NAME-TIMESTAMP)")
+    p_conv.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="fixed problem parameter")
+    p_conv.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE", help="fixed solver option")
+    p_conv.add_argument("--fit-range", default=None, metavar="LO:HI", help="fit the order only over values in [LO, HI]")
+    group = p_conv.add_mutually_exclusive_group()
+    group.add_argument("--force", action="store_true", help="start over in a busy --out (the old study is moved aside)")
+    group.add_argument("--resume", action="store_true", help="reuse the finished runs in --out; solve the other values")
+    p_conv.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p_conv.add_argument("--render", action="store_true", help="also render each run's pictures (off by default)")
+    _add_option_flags(p_conv)
 
     p_plot = sub.add_parser("plot", help="render the pictures of a finished run again")
     p_plot.add_argument("run_dir", help="a run directory written by `physopt solve`")
@@ -292,6 +313,31 @@ def cmd_solve(args, argv) -> int:
     return 0
 
 
+def cmd_convergence(args, argv) -> int:
+    from .convergence import convergence_study, format_table, parse_vary
+
+    options = {name: str(getattr(args, name)) for name in OPTION_FLAGS if getattr(args, name) is not None}
+    options.update(_pairs(args.set, "--set"))
+    study = convergence_study(
+        args.problem,
+        args.solver,
+        parse_vary(args.vary),
+        params=_pairs(args.param, "--param"),
+        options=options,
+        out=args.out,
+        force=args.force,
+        resume=args.resume,
+        progress=not args.no_progress,
+        render=args.render,
+        fit_range=args.fit_range,
+        echo=print,
+        command_line=["physopt", *argv],
+    )
+    print(format_table(study))
+    print(f"study directory: {study['out']}")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from .viz import render_run
 
@@ -313,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_solve(args, argv)
         if args.command == "plot":
             return cmd_plot(args)
+        if args.command == "convergence":
+            return cmd_convergence(args, argv)
     except TrainingDiverged as exc:
         print(f"physopt: error: training diverged: {exc}", file=sys.stderr)
         return EXIT_DIVERGED

@@ -40,6 +40,9 @@ class Problem:
 
     Methods:
         residual(u, x): the PDE residual at one point (scalar, or a vector of equations).
+        rhs(u, x): for an evolution equation u_t = L[u], the right-hand side L[u] at
+            one point (spatial operators only). Time-marching solvers (TENG) need
+            it; with it, ``residual`` defaults to u_t − L[u].
         exact(x): the exact solution at one point (optional, pointwise torch).
         reference_solution(points): a numerical reference on a batch ``(N, n)``
             when no closed form exists (optional).
@@ -129,11 +132,28 @@ class Problem:
         """Context in which operators know which coordinate is time."""
         return coordinate_layout(self.n_space, self.has_time)
 
+    @property
+    def has_rhs(self) -> bool:
+        """Whether the problem is written as u_t = L[u] (it defines :meth:`rhs`)."""
+        return type(self).rhs is not Problem.rhs
+
     # ----- the user's part ---------------------------------------------------------
     def residual(self, u, x):
+        if self.has_rhs and self.has_time:
+            from physopt import time_derivative
+
+            return time_derivative(u)(x) - self.rhs(u, x)
         raise NotImplementedError(
             f"problem '{self.problem_name}' must define residual(self, u, x) returning the PDE residual at x"
         )
+
+    def rhs(self, u, x):
+        r"""L[u] at the point ``x`` for u_t = L[u] (optional; write it with spatial operators).
+
+        A space-time solver calls it on points ``(x, t)`` of a field u(x, t); a
+        time-marching solver on spatial points ``x`` of a field u(x) at one time.
+        """
+        raise NotImplementedError(f"problem '{self.problem_name}' defines no rhs(self, u, x) = L[u] for u_t = L[u]")
 
     def exact(self, x):  # pragma: no cover - marker, overridden by subclasses
         raise NotImplementedError
@@ -175,8 +195,10 @@ class Problem:
             isinstance(s, str) and s.isidentifier() for s in self.unknowns
         ):
             raise ProblemDefinitionError(f"problem '{name}': `unknowns` must be a tuple of names, got {self.unknowns!r}")
-        if type(self).residual is Problem.residual:
-            raise ProblemDefinitionError(f"problem '{name}' must define residual(self, u, x)")
+        if type(self).residual is Problem.residual and not (self.has_rhs and self.has_time):
+            raise ProblemDefinitionError(
+                f"problem '{name}' must define residual(self, u, x) (or, for u_t = L[u] with a `time`, rhs(self, u, x))"
+            )
         for c in self.conditions:
             if not isinstance(c, AbstractCondition):
                 raise ProblemDefinitionError(

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from physopt._cli import main
+from cli_helpers import cli, error_line
 from image_checks import assert_real_image, image_frames
 
 PROBLEMS_DIR = Path(__file__).parent / "cli_problems"
@@ -31,29 +32,6 @@ TINY = ["--steps", "6", "--points", "64", "--boundary-points", "32", "--width", 
 
 
 # ----- helpers ------------------------------------------------------------------------------
-
-
-def cli(capsys, *argv):
-    """Run ``physopt ARGV`` in-process; return (exit code, stdout, stderr).
-
-    argparse errors leave through SystemExit; they count as an exit code too.
-    """
-    capsys.readouterr()  # drop anything printed before
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
-def error_line(err: str) -> str:
-    """The single ``physopt: error: ...`` line of stderr (and check that there is exactly one line)."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    assert lines[0].startswith("physopt: error: "), lines[0]
-    return lines[0]
 
 
 def argparse_error_line(err: str) -> str:
