@@ -27,7 +27,9 @@ from cli_helpers import cli, error_line
 from image_checks import assert_real_image, image_frames
 
 PROBLEMS_DIR = Path(__file__).parent / "cli_problems"
-LIBRARY = ("poisson2d", "poisson_nd", "heat1d", "convection1d", "burgers1d", "lshape_poisson")
+LIBRARY = (
+    "poisson2d", "poisson_nd", "heat1d", "convection1d", "burgers1d", "lshape_poisson", "heat2d", "allen_cahn2d", "burgers2d",
+)
 TINY = ["--steps", "6", "--points", "64", "--boundary-points", "32", "--width", "8", "--depth", "1", "--no-progress"]
 
 
