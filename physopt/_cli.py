@@ -33,6 +33,7 @@ EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 OPTION_FLAGS = {
     "optimizer": (str, "optimizer or schedule: adam, lbfgs, lm, engd, kfac, ... (physopt list optimizers), or adam:N,lm:M"),
     "steps": (int, "total optimization steps"),
+    "dt": (float, "time step of time-marching solvers (teng)"),
     "dtype": (str, "float32 or float64"),
     "device": (str, "cpu, cuda, cuda:1, ..."),
     "seed": (int, "random seed (network, sampling)"),

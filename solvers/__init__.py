@@ -1,4 +1,4 @@
-"""solvers: how to solve — PINN (and later LPINN, TENG, LFlow, STDE-PINN, DeepONet)."""
+"""solvers: how to solve — PINN, TENG (and later LPINN, LFlow, STDE-PINN, DeepONet)."""
 
 from ._options import AbstractOptions as AbstractOptions
 from ._pinn import PINN as PINN
@@ -6,6 +6,9 @@ from ._pinn import PINNOptions as PINNOptions
 from ._registry import registered_solvers as registered_solvers
 from ._registry import resolve_solver as resolve_solver
 from ._solution import Solution as Solution
+from ._teng import TENG as TENG
+from ._teng import TENGOptions as TENGOptions
+from ._teng import TENGSolution as TENGSolution
 from ._solution import relative_errors as relative_errors
 from ._training import Callback as Callback
 from ._training import Checkpointer as Checkpointer

@@ -7,10 +7,11 @@ from importlib.metadata import entry_points
 from physopt import ConfigurationError
 
 from ._pinn import PINN
+from ._teng import TENG
 
 __all__ = ["registered_solvers", "resolve_solver"]
 
-_BUILTIN = {"pinn": PINN}
+_BUILTIN = {"pinn": PINN, "teng": TENG}
 
 
 def registered_solvers() -> dict[str, type]:

@@ -1,0 +1,144 @@
+"""TENG on the periodic benchmarks: relative L2 against time, next to the stepper floor and a PINN.
+
+float64 throughout. For each problem (``heat2d``, ``allen_cahn2d``, ``burgers2d``)
+and method (TENG-Euler, TENG-Heun): the error of the marched network against
+the spectral reference at every step on the TENG grid, the ideal stepper's
+error with the same method and dt (the floor no TENG run can beat), and a
+space-time PINN (Levenberg–Marquardt with geodesic acceleration after Adam,
+the best optimizer of ``benchmarks/optimizers.py``) given the wall time of the
+TENG-Heun run, measured at the final time.
+
+    OMP_NUM_THREADS=1 python benchmarks/teng.py                 # CPU size: 64² grid, T = 0.1, dt = 0.005
+    OMP_NUM_THREADS=1 python benchmarks/teng.py --paper         # T = 4, the paper's 20/40x5 network (hours)
+    OMP_NUM_THREADS=1 python benchmarks/teng.py --quick         # a smoke run (heat2d, T = 0.01, small net)
+
+Writes ``benchmarks/results/teng.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from problems import registered_problems
+from solvers import PINN, TENG, Callback, StopTraining, TENGOptions
+
+
+class Budget(Callback):
+    """Stop the PINN after ``seconds`` of training."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_step(self, state, record):
+        if record.wall_time >= self.seconds:
+            raise StopTraining(f"wall-time budget of {self.seconds:g} s used")
+
+
+class Trace(Callback):
+    """Per step: time t, fit misfit, relative L2 error (TENG measures it every step here)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_step(self, state, record):
+        self.rows.append({"step": record.step, "t": record.extra.get("t"), "fit": record.loss, "rel_l2": record.error,
+                          "wall_s": record.wall_time})
+
+
+def final_points(problem) -> torch.Tensor:
+    pts = problem.error_points()
+    return pts[pts[:, -1] == pts[:, -1].max()]
+
+
+def run_teng(problem_name, method, args, params) -> dict:
+    problem = registered_problems()[problem_name](**params)
+    options = TENGOptions(method=method, dt=args.dt, grid=args.grid, features=args.features, width=args.width,
+                          depth=args.depth, error_every=1, init_iterations=args.init_iterations)
+    trace = Trace()
+    t0 = time.perf_counter()
+    solution = TENG(problem, options).solve([trace])
+    wall = time.perf_counter() - t0
+    times = np.array([r["t"] for r in trace.rows[1:]])
+    floor = problem.stepper_floor_error(method, args.dt, times)
+    for row, f in zip(trace.rows[1:], floor):
+        row["floor_rel_l2"] = float(f)
+    errors = solution.errors(final_points(problem))
+    return {"problem": problem_name, "solver": f"teng-{method}", "dt": args.dt, "t_end": params["t_end"],
+            "rel_l2_final": errors["rel_l2"], "floor_rel_l2_final": errors.get("floor_rel_l2"),
+            "initial_fit_rel_l2": solution.info["initial_fit_rel_l2"],
+            "initial_fit_iterations": solution.info["initial_fit_iterations"],
+            "parameters": sum(p.numel() for p in solution.model.parameters()), "wall_s": wall, "trace": trace.rows}
+
+
+def run_pinn(problem_name, budget, params) -> dict:
+    problem = registered_problems()[problem_name](**params)
+    solver = PINN(problem, optimizer="adam:1000,lm:1000000", steps=10**7, width=32, depth=3, points=2000,
+                  boundary_points=256, dtype="float64", damping=1e-3, error_every=100)
+    t0 = time.perf_counter()
+    solution = solver.solve([Budget(budget)])
+    errors = solution.errors(final_points(problem))
+    return {"problem": problem_name, "solver": "pinn (adam + lm)", "rel_l2_final": errors["rel_l2"],
+            "budget_s": budget, "steps": solution.info["steps"], "wall_s": time.perf_counter() - t0}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", nargs="+", default=["heat2d", "allen_cahn2d", "burgers2d"])
+    parser.add_argument("--methods", nargs="+", default=["euler", "heun"])
+    parser.add_argument("--dt", type=float, default=0.005)
+    parser.add_argument("--t-end", type=float, default=0.1)
+    parser.add_argument("--grid", type=int, default=64)
+    parser.add_argument("--features", type=int, default=TENGOptions.features)
+    parser.add_argument("--width", type=int, default=TENGOptions.width)
+    parser.add_argument("--depth", type=int, default=TENGOptions.depth)
+    parser.add_argument("--init-iterations", type=int, default=TENGOptions.init_iterations)
+    parser.add_argument("--no-pinn", action="store_true", help="skip the PINN comparison")
+    parser.add_argument("--paper", action="store_true", help="T = 4 and the paper's network (20 features, 40 x 5)")
+    parser.add_argument("--quick", action="store_true", help="heat2d, T = 0.01, a small net: a smoke run")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "teng.json"))
+    args = parser.parse_args(argv)
+    if args.paper:
+        args.t_end, args.features, args.width, args.depth = 4.0, 20, 40, 5
+    if args.quick:
+        args.problems, args.methods, args.t_end, args.grid = ["heat2d"], ["heun"], 0.01, 32
+        args.width, args.init_iterations, args.no_pinn = 16, 100, True
+    torch.set_default_dtype(torch.float64)
+    rows = []
+    for name in args.problems:
+        params = {"t_end": args.t_end}
+        heun_wall = None
+        for method in args.methods:
+            row = run_teng(name, method, args, params)
+            rows.append(row)
+            heun_wall = row["wall_s"] if method == "heun" else heun_wall
+            print(f"{name:13s} teng-{method:5s} rel L2 at T = {row['rel_l2_final']:.2e}  floor {row['floor_rel_l2_final']:.2e}"
+                  f"  ratio {row['rel_l2_final'] / row['floor_rel_l2_final']:.1f}  init fit {row['initial_fit_rel_l2']:.1e}"
+                  f"  {row['wall_s']:.0f} s", flush=True)
+        if not args.no_pinn:
+            row = run_pinn(name, heun_wall or 60.0, params)
+            rows.append(row)
+            print(f"{name:13s} pinn        rel L2 at T = {row['rel_l2_final']:.2e}  ({row['steps']} steps, {row['wall_s']:.0f} s)",
+                  flush=True)
+    result = {"benchmark": "teng", "dtype": "float64", "settings": {k: v for k, v in vars(args).items() if k != "out"},
+              "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor(),
+                          "threads": torch.get_num_threads()},
+              "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o))
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+r"""TENG: time-evolving natural gradient (Chen et al., ICML 2024).
+
+For :math:`u_t = L[u]` on a periodic box, a network :math:`u_\theta` is marched in
+time. Each step of an explicit Runge–Kutta scheme (Euler, Heun, RK4) builds its
+stage targets on a fixed uniform grid :math:`x_i`,
+
+.. math::
+    \tilde u^{(s)} = u_n + \Delta t \sum_{j<s} a_{sj} k_j,\qquad k_j = L[u_{\theta^{(j)}}](x_i),
+
+and fits the network to each target by natural-gradient least squares: per
+iteration a random subset S of parameter columns, :math:`J_S \delta = \tilde u -
+u_\theta` solved by rank-revealing QR (cut-off ``rcond``), :math:`\theta_S \mathrel{+}= \delta`.
+The Jacobian columns come from one forward/backward pass (:mod:`._teng_network`).
+The initial fit to :math:`u_0` uses the same columns with Levenberg–Marquardt
+damping (plain Gauss–Newton diverges there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.func import functional_call, vmap
+
+from physopt import ConfigurationError, ProblemDefinitionError, coordinate_layout
+from physopt.curvature import FlatParameters
+from physopt.optim import LeastSquaresObjective, LevenbergMarquardt
+from problems import Box
+
+from ._options import AbstractOptions
+from ._solution import Solution, relative_errors
+from ._teng_network import PeriodicMLP
+from ._training import NaNGuard, StepRecord, StopTraining, TrainingState
+
+__all__ = ["TENG", "TENGOptions", "TENGSolution", "TABLEAUS"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: explicit Runge–Kutta tableaus: stage rows a_{s, <s} and weights b
+TABLEAUS = {
+    "euler": ([], [1.0]),
+    "heun": ([[1.0]], [0.5, 0.5]),
+    "rk4": ([[0.5], [0.0, 0.5], [0.0, 0.0, 1.0]], [1 / 6, 1 / 3, 1 / 3, 1 / 6]),
+}
+
+
+@dataclasses.dataclass
+class TENGOptions(AbstractOptions):
+    """Options of the TENG solver (``--set name=value``)."""
+
+    method: str = "heun"  # euler, heun or rk4
+    dt: float = 0.005
+    grid: int = 64  # grid points per axis (uniform, periodic: the right end left out)
+    features: int = 8  # periodic embedding features per axis (the paper: 20)
+    width: int = 32  # (the paper: 40)
+    depth: int = 1  # hidden tanh layers after the embedding (the paper: 5)
+    iterations: int = 7  # least-squares iterations for every stage fit but the last
+    corrector_iterations: int = 5  # for the last fit of a multi-stage step (Euler uses `iterations`)
+    columns: int = 1024  # parameter columns per iteration
+    first_columns: int = 1536  # ... on the first iteration of a fit
+    rcond: float = 1e-9  # relative singular-value cut-off of the least-squares solve (1e-6 for column subsets of big nets)
+    init_iterations: int = 1000  # at most this many Levenberg–Marquardt steps for the fit to u0
+    init_tol: float = 1e-7  # ... stopping at this relative L2 misfit on the grid
+    seed: int = 0
+    dtype: str = "float64"
+    device: str = "cpu"
+    checkpoint_every: int = 1  # time steps between checkpoints (0: only at the end)
+    error_every: int = 0  # also measure the error every N steps (0: only at the output times)
+
+    def validate(self):
+        super().validate()
+        self.check_choice("method", tuple(TABLEAUS))
+        self.check_choice("dtype", tuple(DTYPES))
+        if not self.dt > 0:
+            raise ConfigurationError(f"option dt must be positive, got {self.dt}")
+        if not 0 < self.rcond < 1:
+            raise ConfigurationError(f"option rcond must be in (0, 1), got {self.rcond}")
+        for name in ("grid", "features", "width", "depth", "iterations", "columns", "first_columns"):
+            self.check_range(name, 1)
+        for name in ("corrector_iterations", "init_iterations", "seed", "checkpoint_every", "error_every"):
+            self.check_range(name, 0)
+
+
+class TENGSolution(Solution):
+    """Network weights at stored time steps; values between them are interpolated linearly in time."""
+
+    def __init__(self, problem, model, times: list[float], weights: list[torch.Tensor], info=None, floor=None):
+        super().__init__(problem, model, model, info)
+        order = np.argsort(times)
+        self.times = np.asarray(times, dtype=float)[order]
+        self.weights = [weights[i] for i in order]
+        self._floor = floor  # (method, dt) of the ideal stepper to compare with, if the problem offers it
+
+    def _values_at(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.model, _unflatten(self.model, theta), (x,))
+
+    def __call__(self, points, batch_size: int = 65536) -> torch.Tensor:
+        points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
+        d = self.problem.n_space
+        if points.ndim != 2 or points.shape[1] != d + 1:
+            raise ValueError(f"points must have shape (N, {d + 1}) = (x, t), got {tuple(points.shape)}")
+        t = points[:, -1].double().cpu().numpy()
+        lo, hi = self.times[0], self.times[-1]
+        tol = 1e-9 * max(1.0, abs(hi))
+        if t.min() < lo - tol or t.max() > hi + tol:
+            raise ValueError(f"TENG solution covers t in [{lo:g}, {hi:g}]; points reach [{t.min():g}, {t.max():g}]")
+        out = torch.empty(points.shape[0], dtype=self.dtype, device=self.device)
+        right = np.clip(np.searchsorted(self.times, t - tol), 0, len(self.times) - 1)
+        with torch.no_grad():
+            for k in np.unique(right):
+                rows = np.nonzero(right == k)[0]
+                x = points[rows, :d]
+                value = self._values_at(self.weights[k], x)
+                if k > 0 and np.any(np.abs(t[rows] - self.times[k]) > tol):  # between two stored steps
+                    w = torch.as_tensor((self.times[k] - t[rows]) / (self.times[k] - self.times[k - 1]), dtype=self.dtype)
+                    value = (1 - w) * value + w * self._values_at(self.weights[k - 1], x)
+                out[rows] = value
+        return out[:, None]
+
+    def errors(self, points=None):
+        """Errors over the error points, plus at the final time ``rel_l2_final`` and, where the problem
+        offers its ideal stepper, ``floor_rel_l2``: that stepper's error with the same method and dt."""
+        errors = super().errors(points)
+        if errors is None:
+            return None
+        points = torch.as_tensor(self.problem.error_points() if points is None else points, dtype=torch.float64)
+        final = points[(points[:, -1] - points[:, -1].max()).abs() <= 1e-12 * max(1.0, float(points[:, -1].max()))]
+        reference = self.problem.solution_at(final).cpu()
+        names = self.problem.unknowns
+        errors["rel_l2_final"] = relative_errors(self(final).double().cpu(), reference, names)["rel_l2"]
+        if self._floor is not None:
+            floor = torch.as_tensor(self.problem.stepper_floor(*self._floor, final), dtype=torch.float64)
+            errors["floor_rel_l2"] = relative_errors(floor.reshape(reference.shape), reference, names)["rel_l2"]
+        return errors
+
+    def save(self, path) -> None:
+        """The weights at every stored time (``{"times", "weights"}``; loads with ``weights_only=True``)."""
+        torch.save({"times": torch.as_tensor(self.times), "weights": torch.stack(self.weights)}, path)
+
+
+def _flatten(model) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def _unflatten(model, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+    out, offset = {}, 0
+    for name, p in model.named_parameters():
+        out[name] = theta[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return out
+
+
+def _assign(model, theta: torch.Tensor) -> None:
+    torch.nn.utils.vector_to_parameters(theta, model.parameters())
+
+
+class TENG:
+    """Time-evolving natural gradient for u_t = L[u] on periodic boxes (``Problem.rhs``)."""
+
+    Options = TENGOptions
+
+    def __init__(self, problem, options: TENGOptions | None = None):
+        self.problem, self.options = problem, options or TENGOptions()
+        o, p = self.options, problem
+        self._check_problem()
+        self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
+        torch.manual_seed(o.seed)
+        self.rng = torch.Generator().manual_seed(o.seed + 1)
+        lo, hi = p.domain.lo, p.domain.hi
+        self.model = PeriodicMLP(list(hi - lo), o.features, o.width, o.depth).to(dtype=self.dtype, device=self.device)
+        axes = [lo[k] + (hi[k] - lo[k]) * np.arange(o.grid) / o.grid for k in range(p.n_space)]
+        grid = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], -1)
+        self.x = torch.as_tensor(grid, dtype=self.dtype, device=self.device)
+        self.n_params = sum(q.numel() for q in self.model.parameters())
+        t0, t1 = p.time.t0, p.time.t1
+        n = (t1 - t0) / o.dt
+        if abs(n - round(n)) > 1e-9 * max(1.0, n) or round(n) < 1:
+            raise ConfigurationError(
+                f"dt = {o.dt:g} does not divide the time interval [{t0:g}, {t1:g}] into whole steps; "
+                "choose dt = (t1 - t0) / n (or change the problem's end time, e.g. --param t_end=...)"
+            )
+        self.n_steps, self.t0 = int(round(n)), t0
+
+    def _check_problem(self):
+        p = self.problem
+        name = p.problem_name
+        if not p.has_time or not p.has_rhs:
+            raise ProblemDefinitionError(
+                f"TENG solves u_t = L[u]: problem '{name}' needs a `time` interval and rhs(self, u, x) returning L[u]"
+            )
+        if not isinstance(p.domain, Box):
+            raise ConfigurationError(f"TENG needs a Box domain (periodic in every axis); '{name}' has {p.domain!r}")
+        periodic = {c.dim for c in p.conditions if c.kind == "periodic"}
+        others = sorted({c.kind for c in p.conditions if c.kind not in ("periodic", "initial")})
+        if periodic != set(range(p.n_space)) or others:
+            raise ConfigurationError(
+                f"TENG here handles periodic boxes: '{name}' must be Periodic in every axis and have no other "
+                f"boundary conditions (it has periodic axes {sorted(periodic)}, others: {others or 'none'})"
+            )
+        if not [c for c in p.conditions if c.kind == "initial" and c.order == 0]:
+            raise ProblemDefinitionError(f"TENG needs an Initial(u0) condition; '{name}' has none")
+        if p.n_unknowns != 1:
+            raise ConfigurationError(f"TENG here solves scalar equations; '{name}' has unknowns {p.unknowns}")
+
+    # ----- pieces ---------------------------------------------------------------------------
+    def initial_values(self) -> torch.Tensor:
+        c = next(c for c in self.problem.conditions if c.kind == "initial" and c.order == 0)
+        with coordinate_layout(self.problem.n_space, False):
+            return vmap(c.value)(self.x).reshape(-1).to(self.dtype)
+
+    def rhs_values(self) -> torch.Tensor:
+        """L[u_θ] on the grid, with exact input derivatives."""
+        model, problem = self.model, self.problem
+
+        def u(y):
+            return model(y)
+
+        with coordinate_layout(problem.n_space, False):
+            return torch.cat([vmap(lambda y: problem.rhs(u, y))(chunk).reshape(-1).detach() for chunk in self.x.split(8192)])
+
+    def _columns(self, m: int) -> torch.Tensor:
+        m = min(m, self.n_params)
+        return torch.sort(torch.randperm(self.n_params, generator=self.rng)[:m]).values.to(self.device)
+
+    def fit(self, target: torch.Tensor, iterations: int) -> float:
+        """Natural-gradient least-squares iterations towards ``target`` on the grid; the final relative misfit."""
+        o, model = self.options, self.model
+        theta = _flatten(model)
+        for it in range(iterations):
+            taps = model.taps(self.x)
+            cols = self._columns(o.first_columns if it == 0 else o.columns)
+            J = model.jacobian_columns(taps, cols)
+            delta = torch.linalg.lstsq(J, (target - taps.u)[:, None], rcond=o.rcond,
+                                       driver="gelsy" if J.device.type == "cpu" else None).solution[:, 0]
+            theta[cols] += delta
+            _assign(model, theta)
+        with torch.no_grad():
+            return float((model(self.x) - target).norm() / target.norm().clamp_min(1e-300))
+
+    def fit_initial(self, target: torch.Tensor) -> tuple[float, int]:
+        """Levenberg–Marquardt with geodesic acceleration (:mod:`physopt.optim`) on all parameters,
+        until the relative misfit on the grid is ``init_tol`` or ``init_iterations`` are spent."""
+        o, model = self.options, self.model
+        flat = FlatParameters(model)
+        every = torch.arange(self.n_params, device=self.device)
+        objective = LeastSquaresObjective(
+            flat,
+            residual=lambda theta: flat.call(theta, self.x) - target,
+            jacobian_fn=lambda theta: model.jacobian_columns(model.taps(self.x), every),
+        )
+        optimizer = LevenbergMarquardt(model.parameters(), objective, damping=1e-3)
+        norm = target.norm().clamp_min(1e-300)
+
+        def closure():
+            with torch.no_grad():
+                return ((model(self.x) - target) ** 2).sum()
+
+        misfit, it = float(closure().sqrt() / norm), 0
+        while misfit > o.init_tol and it < o.init_iterations:
+            optimizer.step(closure)
+            it += 1
+            misfit = float(closure().sqrt() / norm)
+        return misfit, it
+
+    # ----- the march ----------------------------------------------------------------------------
+    def _output_times(self) -> set[int]:
+        """Steps whose weights are kept: where errors and fields are evaluated, and every 5% of the run."""
+        p, dt = self.problem, self.options.dt
+        times = set(float(t) for t in p.error_points()[:, -1].unique().tolist())
+        times |= {e["time"] for e in p.evaluation_meshes() if e["time"] is not None}
+        steps = {0, self.n_steps} | set(range(0, self.n_steps + 1, max(1, self.n_steps // 20)))
+        for t in times:
+            k = (t - self.t0) / dt
+            steps |= {int(math.floor(k + 1e-9)), int(math.ceil(k - 1e-9))}
+        return {s for s in steps if 0 <= s <= self.n_steps}
+
+    def _floor(self):
+        p = self.problem
+        if hasattr(p, "stepper_floor") and p.has_reference:
+            return (self.options.method, self.options.dt)
+        return None
+
+    def _error_at(self, step: int, reference_cache: dict) -> float | None:
+        p = self.problem
+        if not p.has_reference:
+            return None
+        if step not in reference_cache:
+            t = self.t0 + step * self.options.dt
+            pts = torch.cat([self.x.double(), torch.full((len(self.x), 1), t, dtype=torch.float64)], 1).cpu()
+            reference_cache[step] = p.solution_at(pts).reshape(-1).to(self.dtype)
+        ref = reference_cache.pop(step)
+        with torch.no_grad():
+            return float((self.model(self.x) - ref.to(self.device)).norm() / ref.norm().clamp_min(1e-300))
+
+    def solve(self, callbacks=(), checkpoint_path=None, checkpoint: dict | None = None) -> TENGSolution:
+        """March from t0 to t1; checkpoint every ``checkpoint_every`` steps; return the :class:`TENGSolution`."""
+        o = self.options
+        stages, weights = TABLEAUS[o.method]
+        keep = self._output_times()
+        state = TrainingState(self.model, [(f"teng-{o.method}", self.n_steps)])
+        cbs = [NaNGuard(), *callbacks]
+        stored_t: list[float] = []
+        stored_w: list[torch.Tensor] = []
+        start = time.perf_counter()
+        info: dict = {}
+        if checkpoint is not None:
+            self._restore(checkpoint, state, stored_t, stored_w, info)
+        for cb in cbs:
+            cb.on_start(state)
+        try:
+            if checkpoint is None:
+                misfit, its = self.fit_initial(self.initial_values())
+                info.update(initial_fit_rel_l2=misfit, initial_fit_iterations=its)
+                stored_t.append(self.t0)
+                stored_w.append(_flatten(self.model).clone())
+                record = StepRecord(0, "initial fit", misfit, {"fit": misfit}, time.perf_counter() - start,
+                                    self._error_at(0, {}), {"t": self.t0, "iterations": its})
+                for cb in cbs:
+                    cb.on_step(state, record)
+            while state.step < self.n_steps:
+                n = state.step
+                t_new = self.t0 + (n + 1) * o.dt
+                with torch.no_grad():
+                    u_n = self.model(self.x)
+                k = [self.rhs_values()]
+                misfit = 0.0
+                for row in stages:
+                    misfit = self.fit(u_n + o.dt * sum(a * kj for a, kj in zip(row, k)), o.iterations)
+                    k.append(self.rhs_values())
+                final = o.iterations if not stages else o.corrector_iterations
+                target = u_n + o.dt * sum(b * kj for b, kj in zip(weights, k))
+                if final:
+                    misfit = self.fit(target, final)
+                state.step = n + 1
+                state.elapsed = info.get("elapsed", 0.0) + time.perf_counter() - start
+                measure = (n + 1) in keep or (o.error_every and (n + 1) % o.error_every == 0)
+                error = self._error_at(n + 1, {}) if measure else None
+                if error is not None:
+                    state.best_error = error if state.best_error is None else min(state.best_error, error)
+                if (n + 1) in keep:
+                    stored_t.append(t_new)
+                    stored_w.append(_flatten(self.model).clone())
+                record = StepRecord(n + 1, f"teng-{o.method}", misfit, {"fit": misfit}, state.elapsed, error, {"t": t_new})
+                state.last = record
+                if checkpoint_path is not None and o.checkpoint_every and (n + 1) % o.checkpoint_every == 0:
+                    self._save(checkpoint_path, state, stored_t, stored_w, info)
+                for cb in cbs:
+                    cb.on_step(state, record)
+            state.stop_reason = f"reached t = {self.t0 + self.n_steps * o.dt:g} after {self.n_steps} steps of dt = {o.dt:g}"
+        except StopTraining as stop:
+            state.stop_reason = str(stop)
+        finally:
+            for cb in cbs:
+                cb.on_end(state)
+        if checkpoint_path is not None:
+            self._save(checkpoint_path, state, stored_t, stored_w, info)
+        info.update(steps=state.step, stop_reason=state.stop_reason, train_time_s=state.elapsed,
+                    final_loss=state.last.loss if state.last else info.get("initial_fit_rel_l2"))
+        return TENGSolution(self.problem, self.model, stored_t, stored_w, info, self._floor())
+
+    # ----- checkpoints -----------------------------------------------------------------------
+    def _save(self, path, state, stored_t, stored_w, info):
+        payload = {"solver": "teng", "step": state.step, "model": self.model.state_dict(),
+                   "times": torch.as_tensor(stored_t, dtype=torch.float64), "weights": torch.stack(stored_w),
+                   "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
+                   "elapsed": state.elapsed, "best_error": state.best_error,
+                   "initial_fit_rel_l2": info.get("initial_fit_rel_l2"), "initial_fit_iterations": info.get("initial_fit_iterations")}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    def _restore(self, ckpt, state, stored_t, stored_w, info):
+        if ckpt.get("solver") != "teng":
+            raise ConfigurationError("the checkpoint was not written by the TENG solver")
+        self.model.load_state_dict(ckpt["model"])
+        state.step = int(ckpt["step"])
+        stored_t.extend(float(t) for t in ckpt["times"])
+        stored_w.extend(w.to(self.dtype) for w in ckpt["weights"])
+        self.rng.set_state(ckpt["rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        state.best_error = ckpt.get("best_error")
+        info["elapsed"] = state.elapsed = float(ckpt.get("elapsed", 0.0))
+        for key in ("initial_fit_rel_l2", "initial_fit_iterations"):
+            info[key] = ckpt.get(key)

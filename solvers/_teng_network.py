@@ -1,0 +1,112 @@
+r"""The periodic-embedding network of TENG, with per-point parameter-Jacobian columns on demand.
+
+.. math::
+    p_{kf}(x) = a_{kf}\cos(\omega_k x_k + \phi_{kf}) + c_{kf},\qquad
+    h_0 = \tanh(p),\quad h_l = \tanh(W_l h_{l-1} + b_l),\quad u = W_{L} h_{L-1} + b_{L}
+
+with :math:`\omega_k = 2\pi / \text{period}_k`, so u is exactly periodic. For a
+batch of points, one forward pass and one backward pass of :math:`\sum_i u(x_i)`
+give every layer's inputs :math:`h` and output gradients :math:`g = \partial
+u/\partial z` per point; a Jacobian column is then a product of one column of
+each, :math:`\partial u(x_i)/\partial W_{ab} = g_{ia} h_{ib}`, so a random
+subset of columns costs only its own size — the full Jacobian is never formed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["PeriodicMLP", "Taps"]
+
+
+class Taps:
+    """What a forward+backward pass over a batch leaves behind to build Jacobian columns from."""
+
+    def __init__(self, u, angle, grad_p, hidden_in, hidden_grad):
+        self.u = u  # (N,)
+        self.angle = angle  # (N, d, F): ω_k x_k + φ_kf
+        self.grad_p = grad_p  # (N, d, F): ∂u/∂p
+        self.hidden_in = hidden_in  # per linear layer: its input (N, in)
+        self.hidden_grad = hidden_grad  # per linear layer: ∂u/∂z (N, out)
+
+
+class PeriodicMLP(nn.Module):
+    """u: R^d -> R, periodic with the given periods; ``features`` embedding features per input axis."""
+
+    def __init__(self, periods: Sequence[float], features: int = 20, width: int = 40, depth: int = 5):
+        super().__init__()
+        d = len(periods)
+        self.register_buffer("omega", torch.tensor([2 * math.pi / float(p) for p in periods]))
+        self.amplitude = nn.Parameter(torch.randn(d, features))
+        self.phase = nn.Parameter(2 * math.pi * torch.rand(d, features))
+        self.offset = nn.Parameter(torch.zeros(d, features))
+        sizes = [d * features] + [width] * depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = nn.Linear(sizes[-1], 1)
+        self.n_space, self.features = d, features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` of shape ``(..., d)`` -> ``(...)``."""
+        p = self.amplitude * torch.cos(self.omega[:, None] * x[..., :, None] + self.phase) + self.offset
+        h = torch.tanh(p.reshape(*x.shape[:-1], -1))
+        for layer in self.hidden:
+            h = torch.tanh(layer(h))
+        return self.out(h)[..., 0]
+
+    # ----- Jacobian columns ---------------------------------------------------------------
+    def taps(self, x: torch.Tensor) -> Taps:
+        """Values and per-point layer inputs/output gradients on a batch ``x`` ``(N, d)``."""
+        with torch.enable_grad():
+            angle = self.omega[:, None] * x[:, :, None] + self.phase
+            p = self.amplitude * torch.cos(angle) + self.offset
+            h = torch.tanh(p.reshape(x.shape[0], -1))
+            inputs, pre = [], []
+            for layer in self.hidden:
+                inputs.append(h)
+                z = layer(h)
+                pre.append(z)
+                h = torch.tanh(z)
+            u = self.out(h)[:, 0]
+            grads = torch.autograd.grad(u.sum(), [p, *pre])
+        ones = torch.ones_like(u)[:, None]
+        return Taps(u.detach(), angle.detach(), grads[0], [t.detach() for t in inputs] + [h.detach()],
+                    list(grads[1:]) + [ones])
+
+    def parameter_layout(self) -> list[tuple[str, int, torch.Size]]:
+        """``(kind, offset, shape)`` of every parameter tensor in the flat (``parameters()``) order."""
+        out, offset = [], 0
+        kinds = ["amplitude", "phase", "offset"] + [k for _ in range(len(self.hidden) + 1) for k in ("weight", "bias")]
+        for kind, p in zip(kinds, self.parameters()):
+            out.append((kind, offset, p.shape))
+            offset += p.numel()
+        return out
+
+    def jacobian_columns(self, taps: Taps, columns: torch.Tensor) -> torch.Tensor:
+        """``J[:, columns]`` with ``J[i, j] = ∂u(x_i)/∂θ_j`` (θ flat in ``parameters()`` order); ``columns`` sorted."""
+        layout = self.parameter_layout()
+        starts = torch.tensor([o for _, o, _ in layout] + [layout[-1][1] + math.prod(layout[-1][2])], device=columns.device)
+        parts = []
+        layer = 0
+        for t, (kind, offset, shape) in enumerate(layout):
+            lo, hi = torch.searchsorted(columns, starts[t : t + 2])
+            local = columns[lo:hi] - offset
+            if kind in ("amplitude", "phase", "offset"):
+                k, f = local // shape[1], local % shape[1]
+                g = taps.grad_p[:, k, f]
+                if kind == "amplitude":
+                    parts.append(g * torch.cos(taps.angle[:, k, f]))
+                elif kind == "phase":
+                    parts.append(-g * self.amplitude.detach()[k, f] * torch.sin(taps.angle[:, k, f]))
+                else:
+                    parts.append(g)
+            elif kind == "weight":
+                a, b = local // shape[1], local % shape[1]
+                parts.append(taps.hidden_grad[layer][:, a] * taps.hidden_in[layer][:, b])
+            else:
+                parts.append(taps.hidden_grad[layer][:, local])
+                layer += 1
+        return torch.cat(parts, dim=1)
