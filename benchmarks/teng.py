@@ -110,7 +110,6 @@ def main(argv=None):
     if args.quick:
         args.problems, args.methods, args.t_end, args.grid = ["heat2d"], ["heun"], 0.01, 32
         args.width, args.init_iterations, args.no_pinn = 16, 100, True
-    torch.set_default_dtype(torch.float64)
     rows = []
     for name in args.problems:
         params = {"t_end": args.t_end}
