@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from physopt import ConfigurationError, ProblemDefinitionError, coordinate_layout
 from physopt.curvature import FlatParameters
@@ -95,9 +95,10 @@ class TENGSolution(Solution):
         self.times = np.asarray(times, dtype=float)[order]
         self.weights = [weights[i] for i in order]
         self._floor = floor  # (method, dt) of the ideal stepper to compare with, if the problem offers it
+        self._flat = FlatParameters(model)
 
     def _values_at(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.model, _unflatten(self.model, theta), (x,))
+        return self._flat.call(theta, x)
 
     def __call__(self, points, batch_size: int = 65536) -> torch.Tensor:
         points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
@@ -143,22 +144,6 @@ class TENGSolution(Solution):
         torch.save({"times": torch.as_tensor(self.times), "weights": torch.stack(self.weights)}, path)
 
 
-def _flatten(model) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-def _unflatten(model, theta: torch.Tensor) -> dict[str, torch.Tensor]:
-    out, offset = {}, 0
-    for name, p in model.named_parameters():
-        out[name] = theta[offset : offset + p.numel()].view_as(p)
-        offset += p.numel()
-    return out
-
-
-def _assign(model, theta: torch.Tensor) -> None:
-    torch.nn.utils.vector_to_parameters(theta, model.parameters())
-
-
 class TENG:
     """Time-evolving natural gradient for u_t = L[u] on periodic boxes (``Problem.rhs``)."""
 
@@ -176,7 +161,8 @@ class TENG:
         axes = [lo[k] + (hi[k] - lo[k]) * np.arange(o.grid) / o.grid for k in range(p.n_space)]
         grid = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], -1)
         self.x = torch.as_tensor(grid, dtype=self.dtype, device=self.device)
-        self.n_params = sum(q.numel() for q in self.model.parameters())
+        self.flat = FlatParameters(self.model)
+        self.n_params = self.flat.size
         t0, t1 = p.time.t0, p.time.t1
         n = (t1 - t0) / o.dt
         if abs(n - round(n)) > 1e-9 * max(1.0, n) or round(n) < 1:
@@ -230,7 +216,7 @@ class TENG:
     def fit(self, target: torch.Tensor, iterations: int) -> float:
         """Natural-gradient least-squares iterations towards ``target`` on the grid; the final relative misfit."""
         o, model = self.options, self.model
-        theta = _flatten(model)
+        theta = self.flat.vector()
         for it in range(iterations):
             taps = model.taps(self.x)
             cols = self._columns(o.first_columns if it == 0 else o.columns)
@@ -238,7 +224,7 @@ class TENG:
             delta = torch.linalg.lstsq(J, (target - taps.u)[:, None], rcond=o.rcond,
                                        driver="gelsy" if J.device.type == "cpu" else None).solution[:, 0]
             theta[cols] += delta
-            _assign(model, theta)
+            self.flat.assign(theta)
         with torch.no_grad():
             return float((model(self.x) - target).norm() / target.norm().clamp_min(1e-300))
 
@@ -246,7 +232,7 @@ class TENG:
         """Levenberg–Marquardt with geodesic acceleration (:mod:`physopt.optim`) on all parameters,
         until the relative misfit on the grid is ``init_tol`` or ``init_iterations`` are spent."""
         o, model = self.options, self.model
-        flat = FlatParameters(model)
+        flat = self.flat
         every = torch.arange(self.n_params, device=self.device)
         objective = LeastSquaresObjective(
             flat,
@@ -317,7 +303,7 @@ class TENG:
                 misfit, its = self.fit_initial(self.initial_values())
                 info.update(initial_fit_rel_l2=misfit, initial_fit_iterations=its)
                 stored_t.append(self.t0)
-                stored_w.append(_flatten(self.model).clone())
+                stored_w.append(self.flat.vector())
                 record = StepRecord(0, "initial fit", misfit, {"fit": misfit}, time.perf_counter() - start,
                                     self._error_at(0, {}), {"t": self.t0, "iterations": its})
                 for cb in cbs:
@@ -344,7 +330,7 @@ class TENG:
                     state.best_error = error if state.best_error is None else min(state.best_error, error)
                 if (n + 1) in keep:
                     stored_t.append(t_new)
-                    stored_w.append(_flatten(self.model).clone())
+                    stored_w.append(self.flat.vector())
                 record = StepRecord(n + 1, f"teng-{o.method}", misfit, {"fit": misfit}, state.elapsed, error, {"t": t_new})
                 state.last = record
                 if checkpoint_path is not None and o.checkpoint_every and (n + 1) % o.checkpoint_every == 0:
