@@ -12,12 +12,18 @@ TENG-Heun run, measured at the final time.
     OMP_NUM_THREADS=1 python benchmarks/teng.py --paper         # T = 4, the paper's 20/40x5 network (hours)
     OMP_NUM_THREADS=1 python benchmarks/teng.py --quick         # a smoke run (heat2d, T = 0.01, small net)
 
-Writes ``benchmarks/results/teng.json`` and prints a table.
+Prints a table and merges each finished row into ``benchmarks/results/teng.json``
+as soon as it is measured (a row with the same problem, solver, dt and T is
+replaced; other rows are kept), so problems can run one at a time or side by side:
+
+    OMP_NUM_THREADS=1 python benchmarks/teng.py --problems allen_cahn2d &
+    OMP_NUM_THREADS=1 python benchmarks/teng.py --problems burgers2d &
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import platform
@@ -85,8 +91,26 @@ def run_pinn(problem_name, budget, params) -> dict:
     t0 = time.perf_counter()
     solution = solver.solve([Budget(budget)])
     errors = solution.errors(final_points(problem))
-    return {"problem": problem_name, "solver": "pinn (adam + lm)", "rel_l2_final": errors["rel_l2"],
+    return {"problem": problem_name, "solver": "pinn (adam + lm)", "t_end": params["t_end"], "rel_l2_final": errors["rel_l2"],
             "budget_s": budget, "steps": solution.info["steps"], "wall_s": time.perf_counter() - t0}
+
+
+def row_key(row) -> tuple:
+    return row["problem"], row["solver"], row.get("dt"), row.get("t_end")
+
+
+def merge_row(out: Path, row: dict) -> None:
+    """Add ``row`` to the JSON file ``out`` (replacing the row with the same key), under a lock, atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = json.loads(out.read_text()) if out.exists() else {"benchmark": "teng", "dtype": "float64", "rows": []}
+        result["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
+                             "cpu": platform.processor(), "threads": torch.get_num_threads()}
+        result["rows"] = [r for r in result["rows"] if row_key(r) != row_key(row)] + [row]
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o))
+        tmp.replace(out)
 
 
 def main(argv=None):
@@ -110,33 +134,31 @@ def main(argv=None):
     if args.quick:
         args.problems, args.methods, args.t_end, args.grid = ["heat2d"], ["heun"], 0.01, 32
         args.width, args.init_iterations, args.no_pinn = 16, 100, True
+    out = Path(args.out)
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "problems")}
     rows = []
+
+    def record(row):
+        rows.append(dict(row, settings=settings))
+        merge_row(out, rows[-1])
+
     for name in args.problems:
         params = {"t_end": args.t_end}
         heun_wall = None
         for method in args.methods:
             row = run_teng(name, method, args, params)
-            rows.append(row)
+            record(row)
             heun_wall = row["wall_s"] if method == "heun" else heun_wall
             print(f"{name:13s} teng-{method:5s} rel L2 at T = {row['rel_l2_final']:.2e}  floor {row['floor_rel_l2_final']:.2e}"
                   f"  ratio {row['rel_l2_final'] / row['floor_rel_l2_final']:.1f}  init fit {row['initial_fit_rel_l2']:.1e}"
                   f"  {row['wall_s']:.0f} s", flush=True)
         if not args.no_pinn:
             row = run_pinn(name, heun_wall or 60.0, params)
-            rows.append(row)
+            record(row)
             print(f"{name:13s} pinn        rel L2 at T = {row['rel_l2_final']:.2e}  ({row['steps']} steps, {row['wall_s']:.0f} s)",
                   flush=True)
-    result = {"benchmark": "teng", "dtype": "float64", "settings": {k: v for k, v in vars(args).items() if k != "out"},
-              "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor(),
-                          "threads": torch.get_num_threads()},
-              "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o))
-    tmp.replace(out)
     print(f"wrote {out}")
-    return result
+    return {"benchmark": "teng", "dtype": "float64", "settings": settings, "rows": rows}
 
 
 if __name__ == "__main__":
