@@ -41,6 +41,9 @@ __all__ = ["TENG", "TENGOptions", "TENGSolution", "TABLEAUS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+#: largest rcond tried when fit steps are rejected (each rejection multiplies rcond by 100)
+REJECT_RCOND = 1e-3
+
 #: explicit Runge–Kutta tableaus: stage rows a_{s, <s} and weights b
 TABLEAUS = {
     "euler": ([], [1.0]),
@@ -171,6 +174,8 @@ class TENG:
                 "choose dt = (t1 - t0) / n (or change the problem's end time, e.g. --param t_end=...)"
             )
         self.n_steps, self.t0 = int(round(n)), t0
+        self.rejected_steps = 0  # fit steps rejected for raising the misfit (see `fit`)
+        self._rcond = o.rcond  # the cut-off in use (adapted by `fit`)
 
     def _check_problem(self):
         p = self.problem
@@ -214,19 +219,43 @@ class TENG:
         return torch.sort(torch.randperm(self.n_params, generator=self.rng)[:m]).values.to(self.device)
 
     def fit(self, target: torch.Tensor, iterations: int) -> float:
-        """Natural-gradient least-squares iterations towards ``target`` on the grid; the final relative misfit."""
+        """Natural-gradient least-squares iterations towards ``target`` on the grid; the final relative misfit.
+
+        A step is kept only if it lowers the misfit. A rejected one (the truncated QR took
+        in a near-singular direction whose coefficient is mostly noise) is solved again with
+        ``rcond`` ×100, up to ``REJECT_RCOND``; past that the iteration keeps the best iterate.
+        The cut-off in use adapts like a trust region: ×100 on a rejection, ÷10 on an accepted
+        step, never below the option ``rcond``.
+        """
         o, model = self.options, self.model
         theta = self.flat.vector()
+        taps = model.taps(self.x)
+        residual = target - taps.u
+        best = residual.norm()
         for it in range(iterations):
-            taps = model.taps(self.x)
             cols = self._columns(o.first_columns if it == 0 else o.columns)
             J = model.jacobian_columns(taps, cols)
-            delta = torch.linalg.lstsq(J, (target - taps.u)[:, None], rcond=o.rcond,
-                                       driver="gelsy" if J.device.type == "cpu" else None).solution[:, 0]
-            theta[cols] += delta
-            self.flat.assign(theta)
-        with torch.no_grad():
-            return float((model(self.x) - target).norm() / target.norm().clamp_min(1e-300))
+            rcond = self._rcond
+            while True:
+                delta = torch.linalg.lstsq(J, residual[:, None], rcond=rcond,
+                                           driver="gelsy" if J.device.type == "cpu" else None).solution[:, 0]
+                trial = theta.clone()
+                trial[cols] += delta
+                self.flat.assign(trial)
+                trial_taps = model.taps(self.x)
+                trial_residual = target - trial_taps.u
+                norm = trial_residual.norm()
+                if norm < best:
+                    theta, taps, residual, best = trial, trial_taps, trial_residual, norm
+                    self._rcond = max(o.rcond, rcond / 10.0)
+                    break
+                rcond *= 100.0
+                self.rejected_steps += 1
+                if rcond > REJECT_RCOND:
+                    self.flat.assign(theta)
+                    break
+                self._rcond = rcond
+        return float(best / target.norm().clamp_min(1e-300))
 
     def fit_initial(self, target: torch.Tensor) -> tuple[float, int]:
         """Levenberg–Marquardt with geodesic acceleration (:mod:`physopt.optim`) on all parameters,
@@ -346,6 +375,7 @@ class TENG:
         if checkpoint_path is not None:
             self._save(checkpoint_path, state, stored_t, stored_w, info)
         info.update(steps=state.step, stop_reason=state.stop_reason, train_time_s=state.elapsed,
+                    rejected_fit_steps=self.rejected_steps,
                     final_loss=state.last.loss if state.last else info.get("initial_fit_rel_l2"))
         return TENGSolution(self.problem, self.model, stored_t, stored_w, info, self._floor())
 
@@ -355,7 +385,8 @@ class TENG:
                    "times": torch.as_tensor(stored_t, dtype=torch.float64), "weights": torch.stack(stored_w),
                    "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
                    "elapsed": state.elapsed, "best_error": state.best_error,
-                   "initial_fit_rel_l2": info.get("initial_fit_rel_l2"), "initial_fit_iterations": info.get("initial_fit_iterations")}
+                   "initial_fit_rel_l2": info.get("initial_fit_rel_l2"), "initial_fit_iterations": info.get("initial_fit_iterations"),
+                   "rejected_steps": self.rejected_steps}
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         torch.save(payload, tmp)
@@ -374,3 +405,4 @@ class TENG:
         info["elapsed"] = state.elapsed = float(ckpt.get("elapsed", 0.0))
         for key in ("initial_fit_rel_l2", "initial_fit_iterations"):
             info[key] = ckpt.get(key)
+        self.rejected_steps = int(ckpt.get("rejected_steps", 0))

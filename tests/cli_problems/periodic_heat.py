@@ -15,8 +15,12 @@ class SmallHeat(Problem):
     """u_t = ν Δu on [0, 2π)², a few Fourier modes, exact solution."""
 
     domain = Box([0.0, 0.0], [2 * math.pi, 2 * math.pi])
-    time = TimeInterval(0.0, 0.04)
+    parameters = {"t_end": 0.04}
     conditions = [Periodic(0), Periodic(1), Initial(lambda x: sum(c * torch.sin(a * x[0] + b * x[1] + 0.3) for a, b, c in MODES))]
+
+    @property
+    def time(self) -> TimeInterval:
+        return TimeInterval(0.0, self.t_end)
 
     def rhs(self, u, x):
         return NU * laplacian(u)(x)
