@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -69,3 +71,16 @@ def test_teng_benchmark_quick(tmp_path):
     assert row["solver"] == "teng-heun" and row == json.loads(json.dumps(result["rows"][0]))
     assert row["floor_rel_l2_final"] < 1e-7 < row["rel_l2_final"] < 1e-2  # 100 initial-fit steps: 7e-5 ... 3e-3
     assert [r["step"] for r in row["trace"]] == [0, 1, 2] and all(r["floor_rel_l2"] > 0 for r in row["trace"][1:])
+
+
+def test_teng_conditioning_benchmark_quick(tmp_path):
+    out = tmp_path / "teng_conditioning.json"
+    result = load("teng_conditioning").main(["--grid", "16", "--init-iterations", "5", "--problems", "heat2d", "burgers2d",
+                                             "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert [r["problem"] for r in saved["rows"]] == ["heat2d", "burgers2d"] == [r["problem"] for r in result["rows"]]
+    for row in saved["rows"]:
+        for r in row["rcond"]:
+            # the span misfit is what the least-squares step predicts at s = 1 (same truncation, up to QR vs SVD rank)
+            assert 0 <= r["span_misfit"] <= row["increment_misfit"] * (1 + 1e-9)
+            assert r["steps"][2]["misfit"] == pytest.approx(r["steps"][2]["linear_misfit"], rel=1e-2)  # linear for tiny steps
