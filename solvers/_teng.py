@@ -9,10 +9,11 @@ stage targets on a fixed uniform grid :math:`x_i`,
 
 and fits the network to each target by natural-gradient least squares: per
 iteration a random subset S of parameter columns, :math:`J_S \delta = \tilde u -
-u_\theta` solved by rank-revealing QR (cut-off ``rcond``), :math:`\theta_S \mathrel{+}= \delta`.
+u_\theta` solved by rank-revealing QR (cut-off ``rcond``), :math:`\theta_S \mathrel{+}= \delta`
+if that lowers the misfit (else solved again with a larger cut-off: :meth:`TENG.fit`).
 The Jacobian columns come from one forward/backward pass (:mod:`._teng_network`).
-The initial fit to :math:`u_0` uses the same columns with Levenberg–Marquardt
-damping (plain Gauss–Newton diverges there).
+The initial fit to :math:`u_0` uses Levenberg–Marquardt with geodesic acceleration
+(:mod:`physopt.optim`) on all columns (plain Gauss–Newton diverges there).
 """
 
 from __future__ import annotations
@@ -386,7 +387,7 @@ class TENG:
                    "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
                    "elapsed": state.elapsed, "best_error": state.best_error,
                    "initial_fit_rel_l2": info.get("initial_fit_rel_l2"), "initial_fit_iterations": info.get("initial_fit_iterations"),
-                   "rejected_steps": self.rejected_steps}
+                   "rejected_steps": self.rejected_steps, "rcond_in_use": self._rcond}
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         torch.save(payload, tmp)
@@ -406,3 +407,4 @@ class TENG:
         for key in ("initial_fit_rel_l2", "initial_fit_iterations"):
             info[key] = ckpt.get(key)
         self.rejected_steps = int(ckpt.get("rejected_steps", 0))
+        self._rcond = float(ckpt.get("rcond_in_use", self.options.rcond))
