@@ -11,10 +11,12 @@ TENG-Heun run, measured at the final time.
     OMP_NUM_THREADS=1 python benchmarks/teng.py                 # CPU size: 64² grid, T = 0.1, dt = 0.005
     OMP_NUM_THREADS=1 python benchmarks/teng.py --paper         # T = 4, the paper's 20/40x5 network (hours)
     OMP_NUM_THREADS=1 python benchmarks/teng.py --quick         # a smoke run (heat2d, T = 0.01, small net)
+    OMP_NUM_THREADS=1 python benchmarks/teng.py --step-fit lm --iterations 40 --corrector-iterations 40
+                                                                # step fits by Levenberg–Marquardt (nonlinear problems)
 
 Prints a table and merges each finished row into ``benchmarks/results/teng.json``
 as soon as it is measured (a row with the same problem, solver, dt and T is
-replaced; other rows are kept), so problems can run one at a time or side by side:
+replaced; other rows are kept; the key includes the step fit), so problems can run one at a time or side by side:
 
     OMP_NUM_THREADS=1 python benchmarks/teng.py --problems allen_cahn2d &
     OMP_NUM_THREADS=1 python benchmarks/teng.py --problems burgers2d &
@@ -35,6 +37,7 @@ import torch
 
 from problems import registered_problems
 from solvers import PINN, TENG, Callback, StopTraining, TENGOptions
+from solvers._teng import STEP_FITS
 
 
 class Budget(Callback):
@@ -67,7 +70,8 @@ def final_points(problem) -> torch.Tensor:
 def run_teng(problem_name, method, args, params) -> dict:
     problem = registered_problems()[problem_name](**params)
     options = TENGOptions(method=method, dt=args.dt, grid=args.grid, features=args.features, width=args.width,
-                          depth=args.depth, error_every=1, init_iterations=args.init_iterations)
+                          depth=args.depth, error_every=1, init_iterations=args.init_iterations, step_fit=args.step_fit,
+                          iterations=args.iterations, corrector_iterations=args.corrector_iterations)
     trace = Trace()
     t0 = time.perf_counter()
     solution = TENG(problem, options).solve([trace])
@@ -77,14 +81,15 @@ def run_teng(problem_name, method, args, params) -> dict:
     for row, f in zip(trace.rows[1:], floor):
         row["floor_rel_l2"] = float(f)
     errors = solution.errors(final_points(problem))
-    return {"problem": problem_name, "solver": f"teng-{method}", "dt": args.dt, "t_end": params["t_end"],
+    return {"problem": problem_name, "solver": f"teng-{method}", "step_fit": args.step_fit, "iterations": args.iterations,
+            "corrector_iterations": args.corrector_iterations, "dt": args.dt, "t_end": params["t_end"],
             "rel_l2_final": errors["rel_l2"], "floor_rel_l2_final": errors.get("floor_rel_l2"),
             "initial_fit_rel_l2": solution.info["initial_fit_rel_l2"],
             "initial_fit_iterations": solution.info["initial_fit_iterations"],
             "parameters": sum(p.numel() for p in solution.model.parameters()), "wall_s": wall, "trace": trace.rows}
 
 
-def run_pinn(problem_name, budget, params) -> dict:
+def run_pinn(problem_name, budget, params, step_fit) -> dict:
     problem = registered_problems()[problem_name](**params)
     solver = PINN(problem, optimizer="adam:1000,lm:1000000", steps=10**7, width=32, depth=3, points=2000,
                   boundary_points=256, dtype="float64", damping=1e-3, error_every=100)
@@ -92,11 +97,12 @@ def run_pinn(problem_name, budget, params) -> dict:
     solution = solver.solve([Budget(budget)])
     errors = solution.errors(final_points(problem))
     return {"problem": problem_name, "solver": "pinn (adam + lm)", "t_end": params["t_end"], "rel_l2_final": errors["rel_l2"],
-            "budget_s": budget, "steps": solution.info["steps"], "wall_s": time.perf_counter() - t0}
+            "budget_s": budget, "budget_of": f"teng-heun, step fit {step_fit}", "step_fit": step_fit,
+            "steps": solution.info["steps"], "wall_s": time.perf_counter() - t0}
 
 
 def row_key(row) -> tuple:
-    return row["problem"], row["solver"], row.get("dt"), row.get("t_end")
+    return row["problem"], row["solver"], row.get("step_fit", "qr"), row.get("dt"), row.get("t_end")
 
 
 def merge_row(out: Path, row: dict) -> None:
@@ -124,6 +130,10 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=TENGOptions.width)
     parser.add_argument("--depth", type=int, default=TENGOptions.depth)
     parser.add_argument("--init-iterations", type=int, default=TENGOptions.init_iterations)
+    parser.add_argument("--step-fit", choices=STEP_FITS, default=TENGOptions.step_fit,
+                        help="least squares of the step fits: qr (column subsets, the paper) or lm (all columns)")
+    parser.add_argument("--iterations", type=int, default=TENGOptions.iterations, help="per stage fit (lm: try 40)")
+    parser.add_argument("--corrector-iterations", type=int, default=TENGOptions.corrector_iterations)
     parser.add_argument("--no-pinn", action="store_true", help="skip the PINN comparison")
     parser.add_argument("--paper", action="store_true", help="T = 4 and the paper's network (20 features, 40 x 5)")
     parser.add_argument("--quick", action="store_true", help="heat2d, T = 0.01, a small net: a smoke run")
@@ -149,11 +159,11 @@ def main(argv=None):
             row = run_teng(name, method, args, params)
             record(row)
             heun_wall = row["wall_s"] if method == "heun" else heun_wall
-            print(f"{name:13s} teng-{method:5s} rel L2 at T = {row['rel_l2_final']:.2e}  floor {row['floor_rel_l2_final']:.2e}"
+            print(f"{name:13s} teng-{method:5s} ({args.step_fit}) rel L2 at T = {row['rel_l2_final']:.2e}  floor {row['floor_rel_l2_final']:.2e}"
                   f"  ratio {row['rel_l2_final'] / row['floor_rel_l2_final']:.1f}  init fit {row['initial_fit_rel_l2']:.1e}"
                   f"  {row['wall_s']:.0f} s", flush=True)
         if not args.no_pinn:
-            row = run_pinn(name, heun_wall or 60.0, params)
+            row = run_pinn(name, heun_wall or 60.0, params, args.step_fit)
             record(row)
             print(f"{name:13s} pinn        rel L2 at T = {row['rel_l2_final']:.2e}  ({row['steps']} steps, {row['wall_s']:.0f} s)",
                   flush=True)

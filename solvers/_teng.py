@@ -38,12 +38,15 @@ from ._solution import Solution, relative_errors
 from ._teng_network import PeriodicMLP
 from ._training import NaNGuard, StepRecord, StopTraining, TrainingState
 
-__all__ = ["TENG", "TENGOptions", "TENGSolution", "TABLEAUS"]
+__all__ = ["TENG", "TENGOptions", "TENGSolution", "TABLEAUS", "STEP_FITS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 #: largest rcond tried when fit steps are rejected (each rejection multiplies rcond by 100)
 REJECT_RCOND = 1e-3
+
+#: least-squares methods of the step fits (:meth:`TENG.fit`)
+STEP_FITS = ("qr", "lm")
 
 #: explicit Runge–Kutta tableaus: stage rows a_{s, <s} and weights b
 TABLEAUS = {
@@ -63,6 +66,7 @@ class TENGOptions(AbstractOptions):
     features: int = 8  # periodic embedding features per axis (the paper: 20)
     width: int = 32  # (the paper: 40)
     depth: int = 1  # hidden tanh layers after the embedding (the paper: 5)
+    step_fit: str = "qr"  # qr: column-subset truncated QR (the paper); lm: Levenberg–Marquardt on all columns
     iterations: int = 7  # least-squares iterations for every stage fit but the last
     corrector_iterations: int = 5  # for the last fit of a multi-stage step (Euler uses `iterations`)
     columns: int = 1024  # parameter columns per iteration
@@ -79,6 +83,7 @@ class TENGOptions(AbstractOptions):
     def validate(self):
         super().validate()
         self.check_choice("method", tuple(TABLEAUS))
+        self.check_choice("step_fit", STEP_FITS)
         self.check_choice("dtype", tuple(DTYPES))
         if not self.dt > 0:
             raise ConfigurationError(f"option dt must be positive, got {self.dt}")
@@ -220,7 +225,13 @@ class TENG:
         return torch.sort(torch.randperm(self.n_params, generator=self.rng)[:m]).values.to(self.device)
 
     def fit(self, target: torch.Tensor, iterations: int) -> float:
-        """Natural-gradient least-squares iterations towards ``target`` on the grid; the final relative misfit.
+        """``iterations`` least-squares steps towards ``target`` on the grid (``step_fit``); the final relative misfit."""
+        if self.options.step_fit == "lm":
+            return self._fit_lm(target, iterations, tol=0.0)[0]
+        return self._fit_qr(target, iterations)
+
+    def _fit_qr(self, target: torch.Tensor, iterations: int) -> float:
+        """Natural-gradient least squares on random column subsets by truncated QR.
 
         A step is kept only if it lowers the misfit. A rejected one (the truncated QR took
         in a near-singular direction whose coefficient is mostly noise) is solved again with
@@ -259,9 +270,14 @@ class TENG:
         return float(best / target.norm().clamp_min(1e-300))
 
     def fit_initial(self, target: torch.Tensor) -> tuple[float, int]:
+        """The fit to u0: LM until the relative misfit is ``init_tol`` or ``init_iterations`` are spent."""
+        return self._fit_lm(target, self.options.init_iterations, self.options.init_tol)
+
+    def _fit_lm(self, target: torch.Tensor, max_iterations: int, tol: float) -> tuple[float, int]:
         """Levenberg–Marquardt with geodesic acceleration (:mod:`physopt.optim`) on all parameters,
-        until the relative misfit on the grid is ``init_tol`` or ``init_iterations`` are spent."""
-        o, model = self.options, self.model
+        from damping 1e-3, until the relative misfit on the grid is ``tol``, ``max_iterations`` are
+        spent or LM stalls (its steps rejected at the dtype's resolution); (misfit, iterations)."""
+        model = self.model
         flat = self.flat
         every = torch.arange(self.n_params, device=self.device)
         objective = LeastSquaresObjective(
@@ -277,7 +293,7 @@ class TENG:
                 return ((model(self.x) - target) ** 2).sum()
 
         misfit, it = float(closure().sqrt() / norm), 0
-        while misfit > o.init_tol and it < o.init_iterations:
+        while misfit > tol and it < max_iterations and not getattr(optimizer, "stop_reason", None):
             optimizer.step(closure)
             it += 1
             misfit = float(closure().sqrt() / norm)

@@ -64,11 +64,12 @@ def test_mesh_benchmark_quick(tmp_path):
     assert row["numba_query_s"] > 0 and row["scipy_find_simplex_s"] > 0 and row["speedup_vs_numpy"] > 0
 
 
-def test_teng_benchmark_quick(tmp_path):
+@pytest.mark.parametrize("step_fit", ["qr", "lm"])
+def test_teng_benchmark_quick(tmp_path, step_fit):
     out = tmp_path / "teng.json"
-    result = load("teng").main(["--quick", "--out", str(out)])
+    result = load("teng").main(["--quick", "--step-fit", step_fit, "--iterations", "10", "--out", str(out)])
     (row,) = json.loads(out.read_text())["rows"]
-    assert row["solver"] == "teng-heun" and row == json.loads(json.dumps(result["rows"][0]))
+    assert row["solver"] == "teng-heun" and row["step_fit"] == step_fit and row == json.loads(json.dumps(result["rows"][0]))
     assert row["floor_rel_l2_final"] < 1e-7 < row["rel_l2_final"] < 1e-2  # 100 initial-fit steps: 7e-5 ... 3e-3
     assert [r["step"] for r in row["trace"]] == [0, 1, 2] and all(r["floor_rel_l2"] > 0 for r in row["trace"][1:])
 

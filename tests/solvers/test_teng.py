@@ -101,6 +101,17 @@ def test_checkpoint_resume_reproduces_the_uninterrupted_run(tmp_path, heun_run):
     assert resumed.errors()["rel_l2"] < 3 * reference.errors()["rel_l2"] + 1e-6
 
 
+def test_lm_step_fit_reaches_the_qr_fit_accuracy(heun_run):
+    """``step_fit=lm``: Levenberg–Marquardt on all columns instead of QR on column subsets."""
+    _, qr = heun_run
+    solution = TENG(SmallHeat(), _options(method="heun", step_fit="lm", iterations=20, corrector_iterations=20)).solve()
+    # measured: last fit misfit 8.1e-9, rel_l2 8.1e-7 and 1.0e-7 at t = 0.04 (QR: 8.2e-8, 8.1e-7, 1.6e-7)
+    assert solution.info["final_loss"] < 1e-7
+    assert solution.errors()["rel_l2"] < 3e-6 and solution.errors()["rel_l2_final"] < 1e-6
+    assert solution.errors()["rel_l2"] < 3 * qr.errors()["rel_l2"]
+    assert solution.info["rejected_fit_steps"] == 0  # the guard belongs to the QR fit
+
+
 def test_problems_teng_cannot_march_are_refused_clearly():
     class NoRhs(SmallHeat):
         rhs = Problem.rhs
@@ -120,6 +131,8 @@ def test_problems_teng_cannot_march_are_refused_clearly():
         TENG(SmallHeat(), _options(dt=0.03))
     with pytest.raises(ConfigurationError, match="unknown method 'rk5'"):
         TENGOptions.from_strings({"method": "rk5"})
+    with pytest.raises(ConfigurationError, match="step_fit"):
+        TENGOptions.from_strings({"step_fit": "svd"})
 
 
 def test_cli_solves_heat2d_with_teng_and_reports_the_stepper_floor(tmp_path):
