@@ -235,7 +235,8 @@ class TENG:
 
         A step is kept only if it lowers the misfit. A rejected one (the truncated QR took
         in a near-singular direction whose coefficient is mostly noise) is solved again with
-        ``rcond`` ×100, up to ``REJECT_RCOND``; past that the iteration keeps the best iterate.
+        ``rcond`` ×100, up to ``REJECT_RCOND``; past that the iteration keeps the best iterate (and,
+        when every column is in use, the fit stops: the next iteration would repeat the same solve).
         The cut-off in use adapts like a trust region: ×100 on a rejection, ÷10 on an accepted
         step, never below the option ``rcond``.
         """
@@ -267,6 +268,8 @@ class TENG:
                     self.flat.assign(theta)
                     break
                 self._rcond = rcond
+            if rcond > REJECT_RCOND and len(cols) == self.n_params:
+                break  # all columns in use: the next iteration would solve the same system again
         return float(best / target.norm().clamp_min(1e-300))
 
     def fit_initial(self, target: torch.Tensor) -> tuple[float, int]:
