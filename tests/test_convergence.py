@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from image_checks import assert_real_image
+from image_checks import assert_real_image, image_frames
 from physopt import ConfigurationError
 from physopt._cli import main
 from cli_helpers import cli, error_line
@@ -207,6 +207,15 @@ def test_plot_draws_the_stepper_floor(tmp_path):
     study = {"problem": "heat2d", "solver": "teng", "vary": {"name": "dt"}, "rows": rows,
              "fit": {"slope": slope, "intercept": intercept, "order": slope, "values_used": dt[:3]}}
     assert_real_image(plot_convergence(study, tmp_path / "floor.png"))
+
+    def green_pixels(path):  # the final-time error (tab:green), drawn next to the floor it compares with
+        (pixels,) = image_frames(path)
+        return int((np.abs(pixels[..., :3].astype(int) - [44, 160, 44]).sum(-1) < 30).sum())
+
+    assert green_pixels(tmp_path / "floor.png") == 0
+    for r in rows:
+        r["rel_l2_final"] = 8 * r["value"] ** 2 + 1e-6
+    assert green_pixels(plot_convergence(study, tmp_path / "final.png")) > 200
 
 
 # ----- bad input ----------------------------------------------------------------------------
