@@ -13,7 +13,9 @@ u_\theta` solved by rank-revealing QR (cut-off ``rcond``), :math:`\theta_S \math
 if that lowers the misfit (else solved again with a larger cut-off: :meth:`TENG.fit`).
 The Jacobian columns come from one forward/backward pass (:mod:`._teng_network`).
 The initial fit to :math:`u_0` uses Levenberg–Marquardt with geodesic acceleration
-(:mod:`physopt.optim`) on all columns (plain Gauss–Newton diverges there).
+(:mod:`physopt.optim`) on all columns (plain Gauss–Newton diverges there); with
+``step_fit="lm"`` the step fits use it too (the damping keeps the steps along the
+Jacobian's tiny singular directions short, which the nonlinear problems need).
 """
 
 from __future__ import annotations
