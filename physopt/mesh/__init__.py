@@ -1,5 +1,16 @@
 """physopt.mesh: Numba kernels for simplex meshes (structured meshes, boundary, point location, interpolation, measures, quadrature, errors), each with a NumPy reference."""
 
+import os
+
+import torch
+
+# Numba's parallel kernels start an OpenMP pool of NUMBA_NUM_THREADS threads (default: every core) when
+# they are defined, and as torch shares that OpenMP runtime, torch's own thread count changes with it
+# (OMP_NUM_THREADS=1 silently became 2 on two cores). Numba gets torch's count unless it is set, and
+# torch's count is put back after the kernels are defined.
+os.environ.setdefault("NUMBA_NUM_THREADS", str(torch.get_num_threads()))
+_torch_threads = torch.get_num_threads()
+
 from .._mesh import structured_mesh as structured_mesh
 from .._mesh import structured_mesh_reference as structured_mesh_reference
 from ._boundary import boundary_facets as boundary_facets
@@ -24,3 +35,6 @@ from ._quadrature import p1_gradients as p1_gradients
 from ._quadrature import simplex_quadrature as simplex_quadrature
 from ._structured import structured_cells as structured_cells
 from ._structured import structured_points as structured_points
+
+if torch.get_num_threads() != _torch_threads:
+    torch.set_num_threads(_torch_threads)

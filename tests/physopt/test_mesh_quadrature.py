@@ -87,3 +87,20 @@ def test_p1_interpolation_errors_converge_at_the_known_rates():
         h1.append(h1_error(mesh.points, mesh.cells, u(mesh.points), grad_u))
     assert np.allclose(np.log2(np.array(l2[:-1]) / l2[1:]), 2.0, atol=0.1)
     assert np.allclose(np.log2(np.array(h1[:-1]) / h1[1:]), 1.0, atol=0.1)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_numba_kernels_keep_torchs_thread_count(threads):
+    """Numba's parallel kernels share torch's OpenMP runtime: defining and running them must not change the
+    thread count torch was started with (OMP_NUM_THREADS=1 used to become 2 on importing the problems)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch, numpy as np; import problems, solvers; from physopt import structured_mesh; "
+            "from physopt.mesh import cell_measures; m = structured_mesh([0, 0], [1, 1], [5, 5]); "
+            "cell_measures(np.asarray(m.points), np.asarray(m.cells)); print(torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = threads
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == threads
