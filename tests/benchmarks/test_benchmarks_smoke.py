@@ -74,6 +74,16 @@ def test_teng_benchmark_quick(tmp_path, step_fit):
     assert [r["step"] for r in row["trace"]] == [0, 1, 2] and all(r["floor_rel_l2"] > 0 for r in row["trace"][1:])
 
 
+def test_teng_benchmark_pinn_row_keeps_its_error_curve():
+    """The PINN comparison row: stopped by its wall-time budget, its final-time error, and the space-time error
+    against wall time every 50 steps (to read it at other budgets)."""
+    row = load("teng").run_pinn("heat2d", 4.0, {"t_end": 0.1}, "lm")
+    assert 4.0 <= row["wall_s"] < 60 and row["steps"] >= 50 and 0 < row["rel_l2_final"] < 1
+    curve = row["curve"]
+    assert [c["step"] for c in curve] == list(range(50, 50 * len(curve) + 1, 50))
+    assert all(0 < c["rel_l2_space_time"] < 1 for c in curve) and curve[-1]["wall_s"] <= row["wall_s"]
+
+
 def test_teng_conditioning_benchmark_quick(tmp_path):
     out = tmp_path / "teng_conditioning.json"
     result = load("teng_conditioning").main(["--grid", "16", "--init-iterations", "5", "--problems", "heat2d", "burgers2d",
