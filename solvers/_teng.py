@@ -183,7 +183,6 @@ class TENG:
             )
         self.n_steps, self.t0 = int(round(n)), t0
         self.rejected_steps = 0  # fit steps rejected for raising the misfit (see `fit`)
-        self._rcond = o.rcond  # the cut-off in use (adapted by `fit`)
 
     def _check_problem(self):
         p = self.problem
@@ -237,20 +236,23 @@ class TENG:
 
         A step is kept only if it lowers the misfit. A rejected one (the truncated QR took
         in a near-singular direction whose coefficient is mostly noise) is solved again with
-        ``rcond`` ×100, up to ``REJECT_RCOND``; past that the iteration keeps the best iterate (and,
-        when every column is in use, the fit stops: the next iteration would repeat the same solve).
-        The cut-off in use adapts like a trust region: ×100 on a rejection, ÷10 on an accepted
-        step, never below the option ``rcond``.
+        the cut-off ×100, up to ``REJECT_RCOND``; past that the iteration keeps the best iterate.
+        Within a fit the cut-off adapts like a trust region (×100 on a rejection, ÷10 after an
+        accepted step, never below the option ``rcond``); every fit starts from the option
+        ``rcond``, since a fit that ended in rejections (it had converged) says nothing about
+        the next target. When every cut-off from ``rcond`` up was rejected with every column
+        in use, the fit has converged: the next iteration would repeat the same solves.
         """
         o, model = self.options, self.model
         theta = self.flat.vector()
         taps = model.taps(self.x)
         residual = target - taps.u
         best = residual.norm()
+        start = o.rcond
         for it in range(iterations):
             cols = self._columns(o.first_columns if it == 0 else o.columns)
             J = model.jacobian_columns(taps, cols)
-            rcond = self._rcond
+            rcond = start
             while True:
                 delta = torch.linalg.lstsq(J, residual[:, None], rcond=rcond,
                                            driver="gelsy" if J.device.type == "cpu" else None).solution[:, 0]
@@ -262,16 +264,17 @@ class TENG:
                 norm = trial_residual.norm()
                 if norm < best:
                     theta, taps, residual, best = trial, trial_taps, trial_residual, norm
-                    self._rcond = max(o.rcond, rcond / 10.0)
+                    start = max(o.rcond, rcond / 10.0)
                     break
                 rcond *= 100.0
                 self.rejected_steps += 1
                 if rcond > REJECT_RCOND:
                     self.flat.assign(theta)
                     break
-                self._rcond = rcond
-            if rcond > REJECT_RCOND and len(cols) == self.n_params:
-                break  # all columns in use: the next iteration would solve the same system again
+            if rcond > REJECT_RCOND:
+                if start == o.rcond and len(cols) == self.n_params:
+                    break  # every cut-off rejected on every column: converged
+                start = o.rcond  # the smaller cut-offs were not tried on this system yet
         return float(best / target.norm().clamp_min(1e-300))
 
     def fit_initial(self, target: torch.Tensor) -> tuple[float, int]:
@@ -408,7 +411,7 @@ class TENG:
                    "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
                    "elapsed": state.elapsed, "best_error": state.best_error,
                    "initial_fit_rel_l2": info.get("initial_fit_rel_l2"), "initial_fit_iterations": info.get("initial_fit_iterations"),
-                   "rejected_steps": self.rejected_steps, "rcond_in_use": self._rcond}
+                   "rejected_steps": self.rejected_steps}
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         torch.save(payload, tmp)
@@ -428,4 +431,3 @@ class TENG:
         for key in ("initial_fit_rel_l2", "initial_fit_iterations"):
             info[key] = ckpt.get(key)
         self.rejected_steps = int(ckpt.get("rejected_steps", 0))
-        self._rcond = float(ckpt.get("rcond_in_use", self.options.rcond))

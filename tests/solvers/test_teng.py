@@ -112,6 +112,31 @@ def test_lm_step_fit_reaches_the_qr_fit_accuracy(heun_run):
     assert solution.info["rejected_fit_steps"] == 0  # the guard belongs to the QR fit
 
 
+def test_a_converged_qr_fit_does_not_hold_back_the_next_one(monkeypatch):
+    """Each QR fit starts from the option ``rcond``: a fit that converged (every cut-off up to 1e-3 rejected)
+    must not leave its last cut-off to the next fit, which then could stop at once (that lost a Heun
+    corrector on heat2d: misfit 6.6e-6 instead of 2e-8)."""
+    solver = TENG(SmallHeat(), _options(method="heun", init_iterations=100))
+    solver.fit_initial(solver.initial_values())
+    cutoffs = []
+    lstsq = torch.linalg.lstsq
+
+    def recording_lstsq(A, B, rcond=None, driver=None):
+        cutoffs.append(rcond)
+        return lstsq(A, B, rcond=rcond, driver=driver)
+
+    monkeypatch.setattr(torch.linalg, "lstsq", recording_lstsq)
+    with torch.no_grad():
+        u = solver.model(solver.x)
+    assert solver.fit(u, 3) == 0.0  # nothing to fit: every cut-off is rejected, and the fit stops
+    assert cutoffs == pytest.approx([1e-9, 1e-7, 1e-5, 1e-3])
+    cutoffs.clear()
+    target = u + 0.01 * solver.rhs_values()
+    start = float((target - u).norm() / target.norm())
+    assert solver.fit(target, 5) < 1e-3 * start  # measured: 2.3e-3 -> 2e-8 ... 1.3e-7 (QR's last bits vary)
+    assert cutoffs[0] == 1e-9
+
+
 def test_problems_teng_cannot_march_are_refused_clearly():
     class NoRhs(SmallHeat):
         rhs = Problem.rhs
