@@ -8,8 +8,8 @@ import torch
 # they are defined, and as torch shares that OpenMP runtime, torch's own thread count changes with it
 # (OMP_NUM_THREADS=1 silently became 2 on two cores). Numba gets torch's count unless it is set, and
 # torch's count is put back after the kernels are defined.
-os.environ.setdefault("NUMBA_NUM_THREADS", str(torch.get_num_threads()))
 _torch_threads = torch.get_num_threads()
+os.environ.setdefault("NUMBA_NUM_THREADS", str(_torch_threads))
 
 from .._mesh import structured_mesh as structured_mesh
 from .._mesh import structured_mesh_reference as structured_mesh_reference

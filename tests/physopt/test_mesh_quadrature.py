@@ -2,6 +2,9 @@
 
 import itertools
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -93,10 +96,6 @@ def test_p1_interpolation_errors_converge_at_the_known_rates():
 def test_numba_kernels_keep_torchs_thread_count(threads):
     """Numba's parallel kernels share torch's OpenMP runtime: defining and running them must not change the
     thread count torch was started with (OMP_NUM_THREADS=1 used to become 2 on importing the problems)."""
-    import os
-    import subprocess
-    import sys
-
     code = ("import torch, numpy as np; import problems, solvers; from physopt import structured_mesh; "
             "from physopt.mesh import cell_measures; m = structured_mesh([0, 0], [1, 1], [5, 5]); "
             "cell_measures(np.asarray(m.points), np.asarray(m.cells)); print(torch.get_num_threads())")
