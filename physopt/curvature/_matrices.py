@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+from scipy.linalg import blas
 from torch.func import jacrev, vmap
 
 __all__ = ["residual_jacobian", "per_point_jacobian", "gram_matrix", "kernel_matrix"]
@@ -27,11 +28,30 @@ def per_point_jacobian(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     return vmap(jacrev(fn), in_dims=(None, 0))(theta, points)
 
 
+def _symmetric_product(A: torch.Tensor) -> torch.Tensor | None:
+    r""":math:`A^\top A` by BLAS ``syrk`` (one triangle: ~1.5x faster than a matmul when A has more rows than
+    columns), for a CPU float32/float64 tensor outside autograd; ``None`` where it does not apply."""
+    if A.device.type != "cpu" or A.dtype not in (torch.float32, torch.float64) or A.requires_grad or A.shape[0] < A.shape[1]:
+        return None
+    a = A.numpy()  # a view; BLAS needs Fortran order, so a C-ordered A is passed as A^T (`trans=0`: a.T a)
+    if a.flags.f_contiguous:
+        a, trans = a, 1
+    elif a.flags.c_contiguous:
+        a, trans = a.T, 0
+    else:
+        return None
+    syrk = blas.dsyrk if A.dtype == torch.float64 else blas.ssyrk
+    upper = torch.from_numpy(syrk(1.0, a, trans=trans, lower=0))  # upper triangle, zeros below
+    return upper.add_(upper.triu(1).T)
+
+
 def gram_matrix(J: torch.Tensor) -> torch.Tensor:
-    r""":math:`G = J^\top J`, shape ``(P, P)``."""
-    return J.T @ J
+    r""":math:`G = J^\top J`, shape ``(P, P)`` (BLAS ``syrk`` on CPU when :math:`N \ge P`)."""
+    G = _symmetric_product(J)
+    return J.T @ J if G is None else G
 
 
 def kernel_matrix(J: torch.Tensor) -> torch.Tensor:
-    r""":math:`K = J J^\top`, shape ``(N, N)``."""
-    return J @ J.T
+    r""":math:`K = J J^\top`, shape ``(N, N)`` (BLAS ``syrk`` on CPU when :math:`P \ge N`)."""
+    K = _symmetric_product(J.T)
+    return J @ J.T if K is None else K

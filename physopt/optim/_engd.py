@@ -38,7 +38,7 @@ import torch
 
 from .._errors import ConfigurationError
 from .._optimizers import AbstractOptimizer
-from ..curvature import gram_vector_product, power_iteration
+from ..curvature import gram_matrix, gram_vector_product, kernel_matrix, power_iteration
 from ._line_search import grid_line_search
 from ._objective import LeastSquaresObjective
 
@@ -80,14 +80,25 @@ def _largest_eigenvalue(G: torch.Tensor, iterations: int = 30) -> float:
     return float(v @ (G @ v))
 
 
-def _damped_solve(G: torch.Tensor, b: torch.Tensor, lam: float) -> torch.Tensor:
-    """``(G + λI)^{-1} b`` by Cholesky (6-12x cheaper than an eigendecomposition); eigh where Cholesky breaks down."""
-    A = G + lam * torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-    L, info = torch.linalg.cholesky_ex(A)
-    if int(info) == 0:
-        return torch.cholesky_solve(b[:, None], L)[:, 0]
-    e, Q = torch.linalg.eigh(G)
-    return Q @ ((Q.T @ b) / (e.clamp_min(0) + lam))
+class _DampedSolver:
+    """Solves with ``G + λI``: one Cholesky factor per λ, reused (LM's geodesic correction solves twice with
+    one λ); the eigendecomposition of G where Cholesky breaks down (6-12x dearer, so only then)."""
+
+    def __init__(self, G: torch.Tensor):
+        self.G, self._lam, self._factor, self._eigen = G, None, None, None
+
+    def __call__(self, b: torch.Tensor, lam: float) -> torch.Tensor:
+        """``(G + λI)^{-1} b``."""
+        if lam != self._lam:
+            A = self.G + lam * torch.eye(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
+            L, info = torch.linalg.cholesky_ex(A)
+            self._lam, self._factor = lam, L if int(info) == 0 else None
+        if self._factor is not None:
+            return torch.cholesky_solve(b[:, None], self._factor)[:, 0]
+        if self._eigen is None:
+            self._eigen = torch.linalg.eigh(self.G)
+        e, Q = self._eigen
+        return Q @ ((Q.T @ b) / (e.clamp_min(0) + lam))
 
 
 class ENGD(AbstractOptimizer):
@@ -136,8 +147,8 @@ class ENGD(AbstractOptimizer):
             U, s, Vh = torch.linalg.svd(J, full_matrices=False)
             factors = (J, U, s, Vh)
         else:
-            G = J @ J.T if solver == "woodbury" else J.T @ J
-            factors = (J, G, _largest_eigenvalue(G))
+            G = kernel_matrix(J) if solver == "woodbury" else gram_matrix(J)
+            factors = (J, _DampedSolver(G), _largest_eigenvalue(G))
         self._factorisation = (solver, theta.clone(), r.clone(), factors)
         return factors
 
@@ -170,12 +181,12 @@ class ENGD(AbstractOptimizer):
             coef = s / (s**2 + lam)
             return -(Vh.T @ (coef * (U.T @ b))), lam
         if solver in ("woodbury", "gram"):  # -J^T (JJ^T + λI)^{-1} r  or  -(J^T J + λI)^{-1} J^T r
-            J, G, top = self._factorise(theta, r, solver)
+            J, solve, top = self._factorise(theta, r, solver)
             self.jacobian = J
             lam = self.mu * top
             if solver == "woodbury":
-                return -(J.T @ _damped_solve(G, b, lam)), lam
-            return -_damped_solve(G, J.T @ b, lam), lam
+                return -(J.T @ solve(b, lam)), lam
+            return -solve(J.T @ b, lam), lam
         # cg: matrix-free
         if self._scale is None:
             self._scale, _ = power_iteration(lambda V: gram_vector_product(residual, theta, V), theta.numel(), iterations=30,

@@ -44,6 +44,7 @@ from physopt.curvature import (
     spectral_density,
     vector_jacobian_product,
 )
+from physopt.curvature._matrices import _symmetric_product
 
 F64 = torch.float64
 TOL = 1e-10
@@ -385,6 +386,21 @@ def test_gram_and_kernel_matrices(setup, case):
     lhs = J.T @ torch.linalg.solve(Kmat + lam * torch.eye(N_POINTS, dtype=F64), torch.eye(N_POINTS, dtype=F64))
     rhs = torch.linalg.solve(G + lam * torch.eye(setup.P, dtype=F64), J.T)
     assert_close(lhs, rhs, tol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(40, 7), (7, 40), (12, 12)])
+def test_gram_and_kernel_matrices_in_every_memory_layout(dtype, shape):
+    """Tall CPU matrices take BLAS syrk (one triangle, mirrored): same values as the matmul, exactly symmetric."""
+    J = torch.randn(*shape, generator=gen(31), dtype=F64).to(dtype)
+    tol = 1e-12 if dtype == F64 else 1e-4
+    for M in (J, J.T.contiguous().T, J[:, ::2], J[::2]):  # C order, Fortran order, strided (the matmul fallback)
+        G, Kmat = gram_matrix(M), kernel_matrix(M)
+        assert G.dtype == dtype and torch.equal(G, G.T) and torch.equal(Kmat, Kmat.T)
+        assert torch.allclose(G, M.T @ M, atol=tol * float(G.abs().max()), rtol=0)
+        assert torch.allclose(Kmat, M @ M.T, atol=tol * float(Kmat.abs().max()), rtol=0)
+    tall = J if shape[0] >= shape[1] else J.T
+    assert _symmetric_product(tall) is not None and _symmetric_product(tall.T.contiguous().T) is not None
 
 
 def test_gauss_newton_relation_nonlinear(setup, case):

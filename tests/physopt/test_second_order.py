@@ -307,3 +307,45 @@ def test_lm_geodesic_acceleration_is_the_second_order_correction():
     assert opt.last_step["eta"] == 1.0
     assert torch.allclose(obj.flat.vector(), theta + delta + acceleration, atol=1e-9)
     assert opt.last_step["acceleration_ratio"] == pytest.approx(float(2 * acceleration.norm() / delta.norm()), rel=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["gram", "woodbury"])
+def test_dense_directions_reuse_one_factorisation_for_a_second_right_hand_side(solver):
+    """direction(θ, r) and direction(θ, r, rhs=v) (LM's geodesic solve) are the damped Gauss–Newton solves
+    with one Jacobian and one Cholesky factor."""
+    gen = torch.Generator().manual_seed(8)
+    n = 12 if solver == "gram" else 2
+    A = torch.randn(n, 4, generator=gen, dtype=torch.float64)
+    c = torch.randn(n, generator=gen, dtype=torch.float64)
+
+    def residual(th):
+        return A @ torch.sin(th) - c
+
+    module = Params([0.3, -0.2, 0.1, 0.5])
+    obj = objective_for(module, residual)
+    opt = ENGD(module.parameters(), obj, solver=solver, damping=1e-3)
+    theta = obj.flat.vector()
+    r, v = residual(theta), torch.randn(n, generator=gen, dtype=torch.float64)
+    J = torch.autograd.functional.jacobian(residual, theta)
+    calls = []
+    obj.jacobian = lambda th, f=obj.jacobian: calls.append(1) or f(th)
+    delta, lam = opt.direction(theta, r)
+    second, lam2 = opt.direction(theta, r, rhs=v)
+    assert len(calls) == 1 and lam2 == lam
+    assert lam == pytest.approx(1e-3 * float(torch.linalg.eigvalsh(J.T @ J)[-1]), rel=1e-6)
+    damped = J.T @ J + lam * torch.eye(4, dtype=torch.float64)
+    assert torch.allclose(delta, -torch.linalg.solve(damped, J.T @ r), atol=1e-10)
+    assert torch.allclose(second, -torch.linalg.solve(damped, J.T @ v), atol=1e-10)
+
+
+def test_damped_solver_falls_back_to_the_eigendecomposition_where_cholesky_fails():
+    from physopt.optim._engd import _DampedSolver
+
+    Q = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(9), dtype=torch.float64))[0]
+    e = torch.tensor([-1e-12, 0.0, 1e-3, 1.0, 2.0], dtype=torch.float64)  # round-off made G slightly indefinite
+    solve, b = _DampedSolver(Q @ torch.diag(e) @ Q.T), torch.arange(1.0, 6.0, dtype=torch.float64)
+    x = solve(b, 1e-14)
+    assert solve._factor is None  # Cholesky of G + λI broke down
+    assert torch.allclose(x, Q @ ((Q.T @ b) / (e.clamp_min(0) + 1e-14)), rtol=1e-6)
+    assert torch.allclose(solve(b, 0.5), torch.linalg.solve(Q @ torch.diag(e + 0.5) @ Q.T, b), atol=1e-12)
+    assert solve._factor is not None

@@ -112,6 +112,38 @@ def test_lm_step_fit_reaches_the_qr_fit_accuracy(heun_run):
     assert solution.info["rejected_fit_steps"] == 0  # the guard belongs to the QR fit
 
 
+def test_lm_step_fits_start_from_a_small_damping(monkeypatch):
+    """A step fit starts a linear model's step from its optimum, so from ``lm_damping`` (1e-12), not from the
+    fit to u0's 1e-3: Nielsen's update (at most ÷3 per step) would spend the first ~20 iterations on the
+    damping alone."""
+    import solvers._teng as teng_module
+
+    solver = TENG(SmallHeat(), _options(method="heun", step_fit="lm", init_iterations=200))
+    dampings = []
+    LM = teng_module.LevenbergMarquardt
+
+    def recording_lm(params, objective, damping):
+        dampings.append(damping)
+        return LM(params, objective, damping=damping)
+
+    monkeypatch.setattr(teng_module, "LevenbergMarquardt", recording_lm)
+    solver.fit_initial(solver.initial_values())
+    with torch.no_grad():
+        u = solver.model(solver.x)
+    target = u + 0.01 * solver.rhs_values()
+    theta = solver.flat.vector()
+    misfit = {}
+    for damping in (1e-3, 1e-12):
+        solver.flat.assign(theta)
+        solver.options.lm_damping = damping
+        misfit[damping] = solver.fit(target, 5)
+    assert dampings == [1e-3, 1e-3, 1e-12]
+    # measured: 5 iterations from 1e-3: 1.7e-5; from 1e-12: 2.2e-8
+    assert misfit[1e-12] < 0.01 * misfit[1e-3]
+    with pytest.raises(ConfigurationError, match="lm_damping must be in"):
+        TENGOptions.from_strings({"lm_damping": "0"})
+
+
 def test_a_converged_qr_fit_does_not_hold_back_the_next_one(monkeypatch):
     """Each QR fit starts from the option ``rcond``: a fit that converged (every cut-off up to 1e-3 rejected)
     must not leave its last cut-off to the next fit, which then could stop at once (that lost a Heun
