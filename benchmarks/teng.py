@@ -38,8 +38,7 @@ import numpy as np
 import torch
 
 from problems import registered_problems
-from solvers import PINN, TENG, Callback, StopTraining, TENGOptions
-from solvers._teng import STEP_FITS
+from solvers import PINN, STEP_FITS, TENG, Callback, StopTraining, TENGOptions
 
 
 class Budget(Callback):

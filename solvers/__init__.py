@@ -9,6 +9,7 @@ from ._solution import Solution as Solution
 from ._teng import TENG as TENG
 from ._teng import TENGOptions as TENGOptions
 from ._teng import TENGSolution as TENGSolution
+from ._teng import STEP_FITS as STEP_FITS
 from ._solution import relative_errors as relative_errors
 from ._training import Callback as Callback
 from ._training import Checkpointer as Checkpointer

@@ -115,7 +115,7 @@ class PeriodicMLP(nn.Module):
         return torch.cat(parts, dim=1)
 
     def jacobian(self, taps: Taps) -> torch.Tensor:
-        """The full ``J`` (every column), by broadcasting instead of indexing: an outer product per
+        r"""The full ``J`` (every column), by broadcasting instead of indexing: an outer product per
         layer, :math:`\partial u(x_i)/\partial W = g_i h_i^\top`, written in place (~10x faster than gathering)."""
         n = taps.u.shape[0]
         J = torch.empty(n, sum(p.numel() for p in self.parameters()), dtype=taps.u.dtype, device=taps.u.device)
