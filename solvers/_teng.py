@@ -297,11 +297,10 @@ class TENG:
         15 iterations from 1e-3, 1.6e-6 from 1e-12)."""
         model = self.model
         flat = self.flat
-        every = torch.arange(self.n_params, device=self.device)
         objective = LeastSquaresObjective(
             flat,
             residual=lambda theta: flat.call(theta, self.x) - target,
-            jacobian_fn=lambda theta: model.jacobian_columns(model.taps(self.x), every),
+            jacobian_fn=lambda theta: model.jacobian(model.taps(self.x)),
         )
         optimizer = LevenbergMarquardt(model.parameters(), objective, damping=damping)
         norm = target.norm().clamp_min(1e-300)

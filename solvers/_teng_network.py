@@ -91,7 +91,7 @@ class PeriodicMLP(nn.Module):
         total = layout[-1][1] + math.prod(layout[-1][2])
         if columns.numel() == total:
             return self.jacobian(taps)
-        starts = torch.tensor([o for _, o, _ in layout] + [layout[-1][1] + math.prod(layout[-1][2])], device=columns.device)
+        starts = torch.tensor([o for _, o, _ in layout] + [total], device=columns.device)
         parts = []
         layer = 0
         for t, (kind, offset, shape) in enumerate(layout):
@@ -116,7 +116,7 @@ class PeriodicMLP(nn.Module):
 
     def jacobian(self, taps: Taps) -> torch.Tensor:
         r"""The full ``J`` (every column), by broadcasting instead of indexing: an outer product per
-        layer, :math:`\partial u(x_i)/\partial W = g_i h_i^\top`, written in place (~10x faster than gathering)."""
+        layer, :math:`\partial u(x_i)/\partial W = g_i h_i^\top`, written in place (3-4x faster than gathering the columns)."""
         n = taps.u.shape[0]
         J = torch.empty(n, sum(p.numel() for p in self.parameters()), dtype=taps.u.dtype, device=taps.u.device)
         m = taps.grad_p[0].numel()

@@ -35,7 +35,7 @@ def _symmetric_product(A: torch.Tensor) -> torch.Tensor | None:
         return None
     a = A.numpy()  # a view; BLAS needs Fortran order, so a C-ordered A is passed as A^T (`trans=0`: a.T a)
     if a.flags.f_contiguous:
-        a, trans = a, 1
+        trans = 1
     elif a.flags.c_contiguous:
         a, trans = a.T, 0
     else:
