@@ -16,6 +16,14 @@ The initial fit to :math:`u_0` uses Levenberg–Marquardt with geodesic accelera
 (:mod:`physopt.optim`) on all columns (plain Gauss–Newton diverges there); with
 ``step_fit="lm"`` the step fits use it too (the damping keeps the steps along the
 Jacobian's tiny singular directions short, which the nonlinear problems need).
+
+With ``carry_misfit`` the march keeps its state on the grid: :math:`u_n` in the
+targets is the last step's target :math:`U_n` (with :math:`U_0 = u_0` on the grid)
+instead of the network's values :math:`u_{\theta_n}`, so a fit's misfit
+:math:`U_n - u_{\theta_n}` is not dropped but handed on to the next fit. The fits'
+misfits then no longer add up over the steps; the network still supplies every
+:math:`L[u]` and the solution, and its error is about the last fit's misfit plus the
+grid state's own (the stepper's floor and what the misfits change in :math:`L[u]`).
 """
 
 from __future__ import annotations
@@ -68,13 +76,14 @@ class TENGOptions(AbstractOptions):
     features: int = 8  # periodic embedding features per axis (the paper: 20)
     width: int = 32  # (the paper: 40)
     depth: int = 1  # hidden tanh layers after the embedding (the paper: 5)
-    step_fit: str = "qr"  # qr: column-subset truncated QR (the paper); lm: Levenberg–Marquardt on all columns
-    iterations: int = 7  # least-squares iterations for every stage fit but the last
-    corrector_iterations: int = 5  # for the last fit of a multi-stage step (Euler uses `iterations`)
+    step_fit: str = "lm"  # lm: Levenberg–Marquardt on all columns; qr: column-subset truncated QR (the paper's)
+    iterations: int = 8  # least-squares iterations for every stage fit but the last (the paper's qr: 7)
+    corrector_iterations: int = 50  # for the last fit of a multi-stage step; Euler's one fit uses the larger (qr: 5)
     columns: int = 1024  # parameter columns per iteration
     first_columns: int = 1536  # ... on the first iteration of a fit
     rcond: float = 1e-9  # relative singular-value cut-off of the least-squares solve (1e-6 for column subsets of big nets)
-    lm_damping: float = 1e-12  # step_fit lm: starting damping of each step fit, relative to the largest Gram eigenvalue
+    lm_damping: float = 1e-12  # step_fit lm: lowest starting damping of a step fit (relative to the largest Gram eigenvalue)
+    carry_misfit: bool = True  # march the grid values (each target keeps the last fit's misfit) instead of u_θ's
     init_iterations: int = 1000  # at most this many Levenberg–Marquardt steps for the fit to u0
     init_tol: float = 1e-7  # ... stopping at this relative L2 misfit on the grid
     seed: int = 0
@@ -186,6 +195,8 @@ class TENG:
             )
         self.n_steps, self.t0 = int(round(n)), t0
         self.rejected_steps = 0  # fit steps rejected for raising the misfit (see `fit`)
+        self.grid_values = None  # the last target on the grid: the marched state with ``carry_misfit``
+        self.last_damping = 0.0  # the damping the last LM fit ended with (the next step fit starts there or higher)
 
     def _check_problem(self):
         p = self.problem
@@ -231,7 +242,7 @@ class TENG:
     def fit(self, target: torch.Tensor, iterations: int) -> float:
         """``iterations`` least-squares steps towards ``target`` on the grid (``step_fit``); the final relative misfit."""
         if self.options.step_fit == "lm":
-            return self._fit_lm(target, iterations, tol=0.0, damping=self.options.lm_damping)[0]
+            return self._fit_lm(target, iterations, tol=0.0, damping=max(self.options.lm_damping, self.last_damping))[0]
         return self._fit_qr(target, iterations)
 
     def _fit_qr(self, target: torch.Tensor, iterations: int) -> float:
@@ -291,10 +302,12 @@ class TENG:
         resolution); (misfit, iterations).
 
         The fit to u0 starts far from its target and from damping 1e-3. A step fit starts where the
-        last step ended, a linear model's step away (the gain ratio stays ~1), so from damping
-        ``lm_damping`` = 1e-12: from 1e-3, Nielsen's update (at most ÷3 per step) spends ~20
-        iterations on lowering the damping alone (Allen–Cahn, one Heun predictor: misfit 1.5e-5 after
-        15 iterations from 1e-3, 1.6e-6 from 1e-12)."""
+        last step ended, a linear model's step away (the gain ratio stays ~1), so from the damping the
+        last fit ended with, or ``lm_damping`` = 1e-12 if that is lower: from 1e-3, Nielsen's update (at
+        most ÷3 per step) spends ~20 iterations on lowering the damping alone (Allen–Cahn, one Heun
+        predictor: misfit 1.5e-5 after 15 iterations from 1e-3, 1.6e-6 from 1e-12). Where the last fit
+        needed more damping (a carried misfit far off the tangent space), starting from 1e-12 would
+        spend the iterations on raising it again (2 iterations per fit then never moved the network)."""
         model = self.model
         flat = self.flat
         objective = LeastSquaresObjective(
@@ -314,6 +327,7 @@ class TENG:
             optimizer.step(closure)
             it += 1
             misfit = float(closure().sqrt() / norm)
+        self.last_damping = optimizer.mu
         return misfit, it
 
     # ----- the march ----------------------------------------------------------------------------
@@ -363,7 +377,8 @@ class TENG:
             cb.on_start(state)
         try:
             if checkpoint is None:
-                misfit, its = self.fit_initial(self.initial_values())
+                self.grid_values = self.initial_values()
+                misfit, its = self.fit_initial(self.grid_values)
                 info.update(initial_fit_rel_l2=misfit, initial_fit_iterations=its)
                 stored_t.append(self.t0)
                 stored_w.append(self.flat.vector())
@@ -374,17 +389,21 @@ class TENG:
             while state.step < self.n_steps:
                 n = state.step
                 t_new = self.t0 + (n + 1) * o.dt
-                with torch.no_grad():
-                    u_n = self.model(self.x)
+                if o.carry_misfit:
+                    u_n = self.grid_values
+                else:
+                    with torch.no_grad():
+                        u_n = self.model(self.x)
                 k = [self.rhs_values()]
                 misfit = 0.0
                 for row in stages:
                     misfit = self.fit(u_n + o.dt * sum(a * kj for a, kj in zip(row, k)), o.iterations)
                     k.append(self.rhs_values())
-                final = o.iterations if not stages else o.corrector_iterations
+                final = max(o.iterations, o.corrector_iterations) if not stages else o.corrector_iterations
                 target = u_n + o.dt * sum(b * kj for b, kj in zip(weights, k))
                 if final:
                     misfit = self.fit(target, final)
+                self.grid_values = target
                 state.step = n + 1
                 state.elapsed = info.get("elapsed", 0.0) + time.perf_counter() - start
                 measure = (n + 1) in keep or (o.error_every and (n + 1) % o.error_every == 0)
@@ -420,7 +439,7 @@ class TENG:
                    "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
                    "elapsed": state.elapsed, "best_error": state.best_error,
                    "initial_fit_rel_l2": info.get("initial_fit_rel_l2"), "initial_fit_iterations": info.get("initial_fit_iterations"),
-                   "rejected_steps": self.rejected_steps}
+                   "rejected_steps": self.rejected_steps, "grid_values": self.grid_values, "last_damping": self.last_damping}
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         torch.save(payload, tmp)
@@ -440,3 +459,10 @@ class TENG:
         for key in ("initial_fit_rel_l2", "initial_fit_iterations"):
             info[key] = ckpt.get(key)
         self.rejected_steps = int(ckpt.get("rejected_steps", 0))
+        self.grid_values = ckpt.get("grid_values")
+        self.last_damping = float(ckpt.get("last_damping", 0.0))
+        if self.options.carry_misfit and self.grid_values is None:
+            raise ConfigurationError("the checkpoint has no grid values to march (written before carry_misfit existed); "
+                                     "resume it with carry_misfit=False")
+        if self.grid_values is not None:
+            self.grid_values = self.grid_values.to(dtype=self.dtype, device=self.device)
