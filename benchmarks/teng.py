@@ -24,8 +24,8 @@ default network of the solver (625 parameters):
         --no-carry-misfit --width 32 --init-iterations 1000
 
 Prints a table and merges each finished row into ``benchmarks/results/teng.json``
-as soon as it is measured (a row with the same problem, solver, dt and T is
-replaced; other rows are kept; the key includes the step fit and whether the misfit is carried), so problems can
+as soon as it is measured (a row with the same problem, solver, step fit, carried
+misfit or not, width, dt and T is replaced; other rows are kept), so problems can
 run one at a time or side by side:
 
     OMP_NUM_THREADS=1 python benchmarks/teng.py --problems allen_cahn2d &
@@ -132,8 +132,8 @@ def run_pinn(problem_name, budget, params, step_fit, error_every=10, carry_misfi
 
 
 def row_key(row) -> tuple:
-    return (row["problem"], row["solver"], row.get("step_fit", "qr"), row.get("carry_misfit", False), row.get("dt"),
-            row.get("t_end"))
+    return (row["problem"], row["solver"], row.get("step_fit", "qr"), row.get("carry_misfit", False),
+            row.get("settings", {}).get("width"), row.get("dt"), row.get("t_end"))
 
 
 def merge_row(out: Path, row: dict) -> None:
