@@ -87,12 +87,12 @@ def offgrid_points(problem, n: int = 128) -> torch.Tensor:
 
 def run_teng(problem_name, method, args, params) -> dict:
     problem = registered_problems()[problem_name](**params)
-    # Euler's one fit per step is also its last: the solver gives it the larger count (qr 7 / 5: the paper's 7; lm 8 / 50: 50)
-    iterations = max(args.iterations, args.corrector_iterations) if method == "euler" else args.iterations
     options = TENGOptions(method=method, dt=args.dt, grid=args.grid, features=args.features, width=args.width,
                           depth=args.depth, error_every=1, init_iterations=args.init_iterations, step_fit=args.step_fit,
-                          iterations=iterations, corrector_iterations=args.corrector_iterations,
+                          iterations=args.iterations, corrector_iterations=args.corrector_iterations,
                           carry_misfit=args.carry_misfit)
+    # the row records the iterations each stage fit got: Euler's one fit, also its last, gets the larger count
+    iterations = max(args.iterations, args.corrector_iterations) if method == "euler" else args.iterations
     trace = Trace()
     t0 = time.perf_counter()
     solution = TENG(problem, options).solve([trace])
