@@ -210,6 +210,7 @@ def solve_to_directory(
         "parameters": problem.params,
         "solver": solver_name,
         "options": opts.as_dict(),
+        "conditions": solver.enforcement(),
         "versions": {"physopt": _version(), "torch": torch.__version__, "python": platform.python_version()},
         "command": command_line,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -217,6 +218,8 @@ def solve_to_directory(
     if not resume:
         run.write_json(RunDirectory.CONFIG, config)
 
+    if progress:
+        print(_format_enforcement(config["conditions"]), file=sys.stderr)
     callbacks = [solvers.ProgressBar(enabled=progress), solvers.MetricsWriter(run / RunDirectory.METRICS)]
     t0 = time.perf_counter()
     status = "finished"
@@ -280,6 +283,14 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def _format_enforcement(entries: list[dict]) -> str:
+    """One line: how each condition is honoured (``exact`` in the ansatz, or its penalty's loss term)."""
+    parts = [
+        f"{e['condition']} {'penalty loss_' + e['term'] if e['enforced'] == 'penalty' else e['enforced']}" for e in entries
+    ]
+    return "conditions: " + (" · ".join(parts) if parts else "none")
 
 
 def _format_summary(summary: dict, out: Path) -> str:

@@ -22,6 +22,7 @@ import torch
 
 from ._coordinates import space_dims_for, time_index_for
 from ._derivative_mode import current_derivative_mode
+from ._errors import ProblemDefinitionError
 
 __all__ = [
     "grad",
@@ -36,6 +37,20 @@ __all__ = [
 ]
 
 Field = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _check_call(op: str, u, **args) -> None:
+    """Refuse the call forms of other libraries: the field's value instead of the field, the point as an argument."""
+    if not callable(u):
+        raise ProblemDefinitionError(
+            f"{op} takes the field u, not its value u(x) (got a {type(u).__name__}): write {op}(u)(x)"
+        )
+    for name, value in args.items():
+        if torch.is_tensor(value) and value.is_floating_point():
+            raise ProblemDefinitionError(
+                f"{op}(u, x) passes the point as `{name}`: operators return a function of the point, write {op}(u)(x) "
+                f"({name}= takes coordinate indices, e.g. {op}(u, {name}=(0, 1))(x))"
+            )
 
 
 def _check_point(x: torch.Tensor) -> None:
@@ -66,6 +81,7 @@ def _select_last(t: torch.Tensor, dims: tuple[int, ...], n: int) -> torch.Tensor
 
 def jacobian(u: Field, dims: Sequence[int] | None = None) -> Field:
     r"""Jacobian :math:`J_{ij} = \partial u_i/\partial x_j`; shape ``out + (len(dims),)``."""
+    _check_call("jacobian", u, dims=dims)
 
     def jac(x):
         d = _dims(x, dims)
@@ -76,11 +92,13 @@ def jacobian(u: Field, dims: Sequence[int] | None = None) -> Field:
 
 def grad(u: Field, dims: Sequence[int] | None = None) -> Field:
     r"""Gradient :math:`\nabla u`; for a vector field this is the Jacobian (rows = components)."""
+    _check_call("grad", u, dims=dims)
     return jacobian(u, dims)
 
 
 def hessian(u: Field, dims: Sequence[int] | None = None) -> Field:
     r"""Hessian :math:`H_{jk} = \partial^2 u/\partial x_j \partial x_k`; shape ``out + (k, k)``."""
+    _check_call("hessian", u, dims=dims)
 
     def hess(x):
         d = _dims(x, dims)
@@ -94,6 +112,7 @@ def hessian(u: Field, dims: Sequence[int] | None = None) -> Field:
 
 def laplacian(u: Field, dims: Sequence[int] | None = None) -> Field:
     r"""Laplacian :math:`\Delta u = \sum_i \partial^2 u/\partial x_i^2` (componentwise for vectors)."""
+    _check_call("laplacian", u, dims=dims)
 
     def lap(x):
         return current_derivative_mode().laplacian(u, _dims(x, dims))(x)
@@ -103,6 +122,7 @@ def laplacian(u: Field, dims: Sequence[int] | None = None) -> Field:
 
 def divergence(u: Field, dims: Sequence[int] | None = None) -> Field:
     r"""Divergence :math:`\nabla\cdot u = \sum_i \partial u_i/\partial x_i` of a vector field."""
+    _check_call("divergence", u, dims=dims)
 
     def div(x):
         d = _dims(x, dims)
@@ -119,8 +139,10 @@ def divergence(u: Field, dims: Sequence[int] | None = None) -> Field:
 
 def directional_derivative(u: Field, v: torch.Tensor | Sequence[float], order: int = 1) -> Field:
     r"""``order``-th derivative along ``v``: :math:`\partial^k u[v, \dots, v]` (nested forward mode)."""
-    if order < 0:
-        raise ValueError(f"order must be >= 0, got {order}")
+    _check_call("directional_derivative", u)
+    if torch.is_tensor(order) or not isinstance(order, int) or order < 0:
+        got = "a tensor" if torch.is_tensor(order) else repr(order)
+        raise ProblemDefinitionError(f"directional_derivative order must be a whole number >= 0, got {got}")
     v = torch.as_tensor(v)
 
     def dv(x):
@@ -140,10 +162,17 @@ def partial(u: Field, *index: int) -> Field:
     ``partial(u, 0, 0, 1)`` is :math:`u_{x_0 x_0 x_1}`; indices are raw coordinate
     indices (time included, if any).
     """
-    if not index:
-        return u
+    _check_call("partial", u)
     if len(index) == 1 and isinstance(index[0], (tuple, list)):
         index = tuple(index[0])
+    if any(torch.is_tensor(i) or isinstance(i, bool) or not isinstance(i, int) for i in index):
+        got = ", ".join("a tensor" if torch.is_tensor(i) else repr(i) for i in index)
+        raise ProblemDefinitionError(
+            f"partial(u, *index) takes coordinate indices (whole numbers), got {got}: "
+            "write partial(u, 0)(x) for du/dx0, partial(u, 0, 1)(x) for d2u/dx0dx1"
+        )
+    if not index:
+        return u
 
     def d(x):
         _check_point(x)
@@ -164,6 +193,13 @@ def partial(u: Field, *index: int) -> Field:
 
 def time_derivative(u: Field, order: int = 1) -> Field:
     r"""Time derivative :math:`\partial^k u / \partial t^k`; time is the last coordinate."""
+    _check_call("time_derivative", u)
+    if torch.is_tensor(order) or isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ProblemDefinitionError(
+            f"time_derivative(u, order) takes the order (a whole number >= 0), got "
+            f"{'a tensor' if torch.is_tensor(order) else repr(order)}: write time_derivative(u)(x) "
+            "or time_derivative(u, 2)(x)"
+        )
 
     def dt(x):
         _check_point(x)
@@ -175,4 +211,5 @@ def time_derivative(u: Field, order: int = 1) -> Field:
 
 def biharmonic(u: Field, dims: Sequence[int] | None = None) -> Field:
     r"""Biharmonic :math:`\Delta^2 u = \sum_{i,j} \partial^4 u / \partial x_i^2 \partial x_j^2`."""
+    _check_call("biharmonic", u, dims=dims)
     return laplacian(laplacian(u, dims), dims)

@@ -132,7 +132,8 @@ class Initial(AbstractCondition):
         self.weight = _check_weight(weight, "Initial")
 
     def __repr__(self):
-        return "Initial(<function>)" if callable(self.raw_value) else f"Initial({self.raw_value})"
+        v = "<function>" if callable(self.raw_value) else self.raw_value
+        return f"Initial({v})" if self.order == 0 else f"Initial({v}, order={self.order})"
 
 
 class HardConstraint(AbstractCondition):
@@ -140,23 +141,44 @@ class HardConstraint(AbstractCondition):
 
     ``ansatz(x, n)`` gets the point and the raw network output there and returns
     ``u``; e.g. ``lambda x, n: x[0] * (1 - x[0]) * n`` for zero boundary values on
-    [0, 1]. The conditions of the kinds in ``replaces`` are then satisfied
-    exactly and get no loss term.
+    [0, 1]. The conditions named in ``replaces`` are then satisfied exactly and
+    get no loss term; every other condition stays a penalty. ``replaces`` holds
+    condition kinds (``"dirichlet"``, ``"neumann"``, ``"periodic"``, ``"initial"``)
+    and/or condition objects of the problem. The kind ``"initial"`` names the
+    initial *values* (``order=0``) only: an ansatz such as
+    :math:`u_0(x) + \tau N` does not fix :math:`\partial_t u`, so an ``Initial``
+    of order 1 or 2 is built in only when its object is listed.
     """
 
     kind = "hard"
+    KINDS = ("dirichlet", "neumann", "periodic", "initial")
 
-    def __init__(self, ansatz: Callable, replaces: Sequence[str] = ("dirichlet", "initial")):
+    def __init__(self, ansatz: Callable, replaces: Sequence[str | AbstractCondition] = ("dirichlet", "initial")):
         if not callable(ansatz):
             raise ProblemDefinitionError(f"HardConstraint needs a function ansatz(x, n), got {ansatz!r}")
-        known = {"dirichlet", "neumann", "periodic", "initial"}
-        bad = set(replaces) - known
+        if isinstance(replaces, (str, AbstractCondition)):
+            replaces = (replaces,)
+        replaces = tuple(replaces)
+        for r in replaces:
+            if isinstance(r, HardConstraint) or not isinstance(r, (str, AbstractCondition)):
+                raise ProblemDefinitionError(
+                    f"HardConstraint replaces {r!r}: name condition kinds {list(self.KINDS)} or condition objects"
+                )
+        bad = {r for r in replaces if isinstance(r, str)} - set(self.KINDS)
         if bad:
             raise ProblemDefinitionError(
-                f"HardConstraint replaces unknown condition kinds {sorted(bad)}; choose from {sorted(known)}"
+                f"HardConstraint replaces unknown condition kinds {sorted(bad)}; choose from {sorted(self.KINDS)}"
             )
         self.ansatz = ansatz
-        self.replaces = tuple(replaces)
+        self.replaces = replaces
+
+    def covers(self, condition: AbstractCondition) -> bool:
+        """Whether the ansatz satisfies ``condition`` exactly (so it needs no loss term)."""
+        if any(condition is r for r in self.replaces):
+            return True
+        if condition.kind not in self.replaces:
+            return False
+        return condition.kind != "initial" or condition.order == 0
 
     def __repr__(self):
         return f"HardConstraint(replaces={self.replaces})"

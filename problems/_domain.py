@@ -146,7 +146,11 @@ class Box(AbstractDomain):
         lo = torch.as_tensor(self.lo, dtype=x.dtype, device=x.device)
         hi = torch.as_tensor(self.hi, dtype=x.dtype, device=x.device)
         half = (hi - lo) / 2
-        return torch.prod((x - lo) * (hi - x) / half**2)
+        factors = (x - lo) * (hi - x) / half**2
+        product = factors[0]
+        for k in range(1, self.dim):  # not torch.prod: its backward scatters, which vmap runs one point at a time
+            product = product * factors[k]
+        return product
 
     def evaluation_mesh(self, resolution=None):
         if self.dim > 3:

@@ -19,7 +19,7 @@ from torch.func import vmap
 
 from physopt import ProblemDefinitionError, coordinate_layout, structured_mesh
 
-from ._conditions import AbstractCondition, HardConstraint
+from ._conditions import AbstractCondition, Dirichlet, HardConstraint, Initial, Neumann
 from ._domain import AbstractDomain, TimeInterval
 
 __all__ = ["Problem"]
@@ -34,6 +34,8 @@ class Problem:
         conditions: list of :class:`Dirichlet`, :class:`Neumann`, :class:`Periodic`,
             :class:`Initial`, :class:`HardConstraint`.
         unknowns: names of the unknown fields, e.g. ``("u",)`` or ``("u", "v")``.
+        equations: how many equations the residual returns per point; default one per
+            unknown (declare it for, e.g., an over-determined first-order system).
         parameters: defaults of the problem's parameters, e.g. ``{"beta": 30.0}``;
             ``Problem(beta=40)`` overrides them, each becoming an attribute.
         name: registry name (defaults to the class name).
@@ -53,6 +55,7 @@ class Problem:
     conditions: ClassVar[list] = []
     unknowns: ClassVar[tuple[str, ...]] = ("u",)
     parameters: ClassVar[dict[str, Any]] = {}
+    equations: ClassVar[int | None] = None
     name: ClassVar[str | None] = None
 
     def __init__(self, **params):
@@ -178,9 +181,8 @@ class Problem:
         return hard[0] if hard else None
 
     def soft_conditions(self, hard: HardConstraint | None = None) -> list[AbstractCondition]:
-        """Conditions that need loss terms, given an ansatz that enforces some kinds exactly."""
-        replaced = set(hard.replaces) if hard is not None else set()
-        return [c for c in self.conditions if not isinstance(c, HardConstraint) and c.kind not in replaced]
+        """Conditions that need loss terms: all but those the ansatz ``hard`` satisfies exactly."""
+        return [c for c in self.conditions if not isinstance(c, HardConstraint) and not (hard is not None and hard.covers(c))]
 
     def validate(self) -> None:
         """Check that the pieces fit together; raise :class:`ProblemDefinitionError` naming the fix."""
@@ -217,8 +219,13 @@ class Problem:
             raise ProblemDefinitionError(f"problem '{name}' lists more than one HardConstraint; combine them into one")
         self._check_shapes()
 
+    @property
+    def n_equations(self) -> int:
+        """Equations the residual returns per point: ``equations`` if declared, else one per unknown."""
+        return self.equations if self.equations is not None else self.n_unknowns
+
     def _check_shapes(self) -> None:
-        """Evaluate residual and exact at one interior point and check the shapes."""
+        """Evaluate the residual, ``exact``, condition values and the ansatz at one point; check their sizes."""
         name, n, m = self.problem_name, self.n_coordinates, self.n_unknowns
         where = f"a point of its {self.n_space}-D domain" + (" plus time" if self.has_time else "")
         x = torch.as_tensor(self.domain.sample_interior(1, "uniform", 0)[0], dtype=torch.float64)
@@ -230,25 +237,85 @@ class Problem:
             out = probe(y)
             return out[0] if m == 1 else out
 
+        if self.equations is not None and (isinstance(self.equations, bool) or not isinstance(self.equations, int) or self.equations < 1):
+            raise ProblemDefinitionError(f"problem '{name}': `equations` must be a whole number >= 1, got {self.equations!r}")
+        unknowns = f"{m} unknown(s) {tuple(self.unknowns)}"
         with self.layout():
             for label, fn in [("residual(u, x)", lambda y: self.residual(u, y))] + (
                 [("exact(x)", self.exact)] if self.has_exact else []
             ):
-                try:
-                    value = vmap(fn)(x[None])
-                except Exception as exc:  # noqa: BLE001 - reported with context
+                value = self._probe(label, fn, x, where)
+                size = math.prod(value.shape[1:])
+                if label == "exact(x)" and size != m:
                     raise ProblemDefinitionError(
-                        f"problem '{name}': {label} failed on {where} (x has {n} coordinate(s)): "
-                        f"{type(exc).__name__}: {exc}. Check that it only uses x[0]..x[{n - 1}]"
-                        + (" (time is the last one)" if self.has_time else "")
-                    ) from exc
-                if not torch.is_tensor(value):
-                    raise ProblemDefinitionError(f"problem '{name}': {label} must return a torch tensor, got {type(value).__name__}")
-                if label == "exact(x)" and math.prod(value.shape[1:]) != m:
-                    raise ProblemDefinitionError(
-                        f"problem '{name}': exact(x) returns {math.prod(value.shape[1:])} value(s) per point "
-                        f"but the problem has {m} unknown(s) {tuple(self.unknowns)}"
+                        f"problem '{name}': exact(x) returns {size} value(s) per point but the problem has {unknowns}"
                     )
+                if label == "residual(u, x)" and size != self.n_equations:
+                    if self.equations is not None:
+                        raise ProblemDefinitionError(
+                            f"problem '{name}': residual(u, x) returns {size} value(s) per point but the problem declares "
+                            f"equations = {self.equations}; return that many (torch.stack) or change `equations`"
+                        )
+                    hint = (
+                        "a function of the whole point such as torch.sin(x) gives one value per coordinate: "
+                        "use x[0], x[1], … (e.g. torch.sin(torch.pi * x[0]))"
+                        if m == 1 and size == n else "return one equation per unknown (torch.stack([...]))"
+                    )
+                    raise ProblemDefinitionError(
+                        f"problem '{name}': residual(u, x) returns {size} value(s) per point but the problem has {unknowns}; "
+                        f"{hint}, or declare `equations = {size}` if the system really has {size} equations"
+                    )
+            for c in self.conditions:
+                self._check_condition(c, x, u)
+
+    def _probe(self, label: str, fn, x: torch.Tensor, where: str) -> torch.Tensor:
+        """``vmap(fn)`` at the one point ``x``; errors name the problem and the likely fix."""
+        name, n = self.problem_name, self.n_coordinates
+        try:
+            value = vmap(fn)(x[None])
+        except ProblemDefinitionError as exc:  # operator misuse: its message names the fix already
+            raise ProblemDefinitionError(f"problem '{name}': {label}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - reported with context
+            raise ProblemDefinitionError(
+                f"problem '{name}': {label} failed on {where} (x has {n} coordinate(s)): "
+                f"{type(exc).__name__}: {exc}. Check that it only uses x[0]..x[{n - 1}]"
+                + (" (time is the last one)" if self.has_time else "")
+            ) from exc
+        if not torch.is_tensor(value):
+            raise ProblemDefinitionError(f"problem '{name}': {label} must return a torch tensor, got {type(value).__name__}")
+        return value
+
+    def _check_condition(self, c: AbstractCondition, x: torch.Tensor, u) -> None:
+        """A condition's value has one entry, or one per unknown; an ansatz returns one per unknown."""
+        name, m = self.problem_name, self.n_unknowns
+        if isinstance(c, HardConstraint):
+            label = f"{c!r}: ansatz(x, n)"
+            value = self._probe(label, lambda y: c.ansatz(y, u(y)), x, "a point")
+            allowed = (m,)
+        elif isinstance(c, (Dirichlet, Neumann, Initial)):  # values of the full point; Initial's of the spatial point
+            spatial = isinstance(c, Initial)
+            label = f"{c!r}: its value" + (" (a function of the spatial point)" if spatial else "")
+            value = self._probe(label, lambda y: torch.as_tensor(c.value(y[: self.n_space] if spatial else y), dtype=y.dtype), x, "a point")
+            allowed = (1, m)
+        else:
+            return
+        size = math.prod(value.shape[1:])
+        if size in allowed:
+            return
+        if m > 1:
+            raise ProblemDefinitionError(
+                f"problem '{name}': {label} has {size} values per point but the problem has {m} unknowns "
+                f"{tuple(self.unknowns)}; give one value (for every component) or {m} (one per unknown, in that order)"
+            )
+        if not isinstance(c, HardConstraint) and not callable(c.raw_value):
+            fix = "give one number: a list gives one value per unknown of a system"
+        elif size == (self.n_space if isinstance(c, Initial) else self.n_coordinates):
+            fix = "a function of the whole point such as torch.sin(x) gives one value per coordinate: use x[0], x[1], …"
+        else:
+            fix = "return one value per point"
+        raise ProblemDefinitionError(
+            f"problem '{name}': {label} has {size} values per point but the problem has one unknown; {fix}"
+        )
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -172,6 +172,7 @@ class PINN:
             except ConfigurationError:
                 self.hard = None
         self.soft = problem.soft_conditions(self.hard)
+        self.term_names = _term_names(self.soft)
         self.rng = np.random.default_rng(o.seed)
         self.batch = self.sample()
 
@@ -220,8 +221,24 @@ class PINN:
             x_at_t0 = torch.cat([space, torch.full_like(x[n:], t0)])
             return g(x) + u0(space) - g(x_at_t0) + lag * domain.boundary_factor(space) * net
 
-        replaces = (("dirichlet",) if g is not None else ()) + (("initial",) if u0 is not None else ())
-        return HardConstraint(ansatz, replaces=replaces)
+        return HardConstraint(ansatz, replaces=tuple(dirichlet) + tuple(initial[:1]))
+
+    def enforcement(self) -> list[dict[str, str]]:
+        """How each of the problem's conditions is honoured: built into the ansatz, or a penalty term.
+
+        One entry per condition: ``{"condition": repr, "enforced": how, "term": loss term or ""}``,
+        ``how`` being ``"ansatz"`` (exact by construction), ``"penalty"`` (the loss term ``term``),
+        or, for a problem's own ``HardConstraint``, ``"in use"`` / ``"set aside (bc=soft)"``.
+        """
+        terms = dict(zip(map(id, self.soft), self.term_names))
+        out = []
+        for c in self.problem.conditions:
+            if isinstance(c, HardConstraint):
+                enforced = "in use" if c is self.hard else "set aside (bc=soft)"
+            else:
+                enforced = "penalty" if id(c) in terms else "ansatz"
+            out.append({"condition": repr(c), "enforced": enforced, "term": terms.get(id(c), "")})
+        return out
 
     # ----- sampling -----------------------------------------------------------------
     def _tensor(self, array) -> torch.Tensor:
@@ -313,11 +330,8 @@ class PINN:
         p = self.problem
         n = p.n_space
         terms = [("residual", lambda u, x: p.residual(u, x), (self.batch.interior,), 1 / math.sqrt(len(self.batch.interior)), 2)]
-        counts: dict[str, int] = {}
-        for entry in self.batch.conditions:
+        for entry, key in zip(self.batch.conditions, self.term_names):
             c, x = entry["condition"], entry["points"]
-            counts[c.kind] = counts.get(c.kind, 0) + 1
-            key = c.kind if counts[c.kind] == 1 else f"{c.kind}_{counts[c.kind]}"
             scale = math.sqrt(c.weight / len(x))
             if c.kind == "dirichlet":
                 terms.append((key, lambda u, y, c=c: u(y) - c.value(y), (x,), scale, 0))
@@ -479,6 +493,16 @@ class PINN:
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
         info["final_loss"] = float(self.loss()[0].detach())  # at the final parameters
         return Solution(self.problem, self.model, self.field, info)
+
+
+def _term_names(conditions) -> list[str]:
+    """Loss-term names of penalty conditions: the kind (``initial_dt``/``initial_dt2`` for a rate), then ``_2``, ``_3``, …."""
+    names, counts = [], {}
+    for c in conditions:
+        base = c.kind if c.kind != "initial" or c.order == 0 else "initial_dt" + ("" if c.order == 1 else str(c.order))
+        counts[base] = counts.get(base, 0) + 1
+        names.append(base if counts[base] == 1 else f"{base}_{counts[base]}")
+    return names
 
 
 def _encode_rng(rng: np.random.Generator) -> dict:

@@ -214,10 +214,19 @@ class TENG:
                 f"TENG here handles periodic boxes: '{name}' must be Periodic in every axis and have no other "
                 f"boundary conditions (it has periodic axes {sorted(periodic)}, others: {others or 'none'})"
             )
-        if not [c for c in p.conditions if c.kind == "initial" and c.order == 0]:
-            raise ProblemDefinitionError(f"TENG needs an Initial(u0) condition; '{name}' has none")
+        initial = [c for c in p.conditions if c.kind == "initial"]
+        if [c.order for c in initial] != [0]:
+            raise ProblemDefinitionError(
+                f"TENG marches u_t = L[u] from one Initial(u0) condition (order 0); '{name}' has "
+                f"{', '.join(map(repr, initial)) or 'none'}"
+            )
         if p.n_unknowns != 1:
             raise ConfigurationError(f"TENG here solves scalar equations; '{name}' has unknowns {p.unknowns}")
+
+    def enforcement(self) -> list[dict[str, str]]:
+        """How each condition is honoured: periodicity by the network's Fourier features, u0 by the initial fit."""
+        how = {"periodic": "network (periodic by construction)", "initial": "initial fit"}
+        return [{"condition": repr(c), "enforced": how[c.kind], "term": ""} for c in self.problem.conditions]
 
     # ----- pieces ---------------------------------------------------------------------------
     def initial_values(self) -> torch.Tensor:
