@@ -1,12 +1,14 @@
 """Pictures of fields, rendered off-screen: PyVista for meshes, matplotlib for lines.
 
 - :func:`render_field`: a scalar field as a coloured surface with contours (2-D),
-  orthogonal slices or iso-surfaces (3-D); a vector field as arrows over its
-  magnitude; error maps with a colour range symmetric about zero.
+  orthogonal slices or translucent, labelled iso-surfaces (3-D); a vector field as
+  arrows over its magnitude; error maps with a colour range symmetric about zero.
+  Maps and slices are unlit, so each colour is the colour bar's for its value.
 - :func:`render_panels`: time slices as a grid of panels with one colour range.
 - :func:`render_animation`: a GIF of a time series (fixed colour range/axes).
-- :func:`plot_lines`, :func:`plot_loss`: matplotlib line plots (1-D fields,
-  loss and error curves).
+- :func:`plot_lines`: matplotlib line plots of 1-D fields.
+- :func:`loss_figure`, :func:`plot_loss`: the training curves of a ``metrics.jsonl``
+  (loss, its terms, the relative L2 error, phase hand-overs) by step and by time.
 - :func:`render_run`: the pictures of a run directory from its field files
   alone, so ``physopt plot RUN_DIR`` works long after training.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,10 +26,12 @@ import numpy as np
 from ._errors import ConfigurationError
 from ._fields import Frame, read_frames, read_manifest
 
-__all__ = ["render_field", "render_panels", "render_animation", "plot_lines", "plot_loss", "render_run", "PLOT_KINDS"]
+__all__ = ["render_field", "render_panels", "render_animation", "plot_lines", "plot_loss", "loss_figure", "render_run",
+           "PLOT_KINDS"]
 
 PLOT_KINDS = ("all", "solution", "error", "panels", "animation", "iso", "loss")
 _WINDOW = (900, 760)
+_ISO_OPACITY = 0.4
 
 
 def _pyvista():
@@ -74,9 +79,36 @@ def _colour_range(values, symmetric: bool):
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-def _bar(title: str) -> dict:
-    return {"title": title, "vertical": True, "fmt": "%.3g", "position_x": 0.86, "position_y": 0.15,
-            "height": 0.7, "title_font_size": 14, "label_font_size": 12, "color": "black"}
+# the colour bar: vertical at the right, its title drawn by us above it (VTK would centre it on the
+# bar, where a long title runs off the window and a short one sits on the top tick label)
+_BAR = {"x": 0.86, "y": 0.10, "height": 0.72}
+
+
+def _bar() -> dict:
+    return {"title": "", "vertical": True, "fmt": "%.3g", "position_x": _BAR["x"], "position_y": _BAR["y"],
+            "width": 0.05, "height": _BAR["height"], "label_font_size": 13, "unconstrained_font_size": True, "color": "black",
+            "n_labels": 5}
+
+
+def _bar_title(plotter, title: str, name: str) -> None:
+    """``title`` above the colour bar: centred on it where it fits, else right-aligned inside the
+    window and wrapped at spaces into lines that keep to the bar's side of the picture."""
+    width = plotter.window_size[0] / plotter.shape[1]  # of this renderer, in pixels
+    font = 12
+    char = 0.9 * font  # about how wide a character is, in pixels
+    room = (1.0 - _BAR["x"] - 0.025) * width  # from the bar's centre to the window's right edge
+    centred = 0.5 * char * len(title) < room
+    if not centred:  # wrap after spaces and underscores
+        lines, most = [""], max(1, int((0.985 - _BAR["x"] + 0.04) * width / char))
+        for word in re.split(r"(?<=[ _])", title):
+            if lines[-1] and len(lines[-1].rstrip()) + len(word.rstrip()) > most:
+                lines.append("")
+            lines[-1] += word
+        title = "\n".join(line.rstrip() for line in lines)
+    text = plotter.add_text(title, position=(_BAR["x"] + 0.025 if centred else 0.985, _BAR["y"] + _BAR["height"] + 0.035),
+                            viewport=True, font_size=font, color="black", name=f"{name}-bar-title")
+    text.prop.justification_horizontal = "center" if centred else "right"
+    text.prop.justification_vertical = "bottom"  # more lines grow upwards, away from the bar
 
 
 def _camera(plotter, dim: int):
@@ -85,7 +117,7 @@ def _camera(plotter, dim: int):
         plotter.camera.zoom(1.1)
     else:
         plotter.view_isometric()
-        plotter.camera.zoom(0.95)
+        plotter.camera.zoom(0.88)  # room for the axes' outer tick labels
 
 
 def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_title=None,
@@ -96,17 +128,15 @@ def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_
     scalars, values = _scalars(mesh, field)
     symmetric = cmap == "coolwarm"
     clim = clim or _colour_range(values, symmetric)
-    bar = _bar(bar_title or scalars)
-    common = {"scalars": scalars, "cmap": cmap, "clim": clim, "show_scalar_bar": show_bar, "scalar_bar_args": bar}
+    # unlit: a lit surface is shaded by its angle to the light, so its colours leave the colour bar's
+    common = {"scalars": scalars, "cmap": cmap, "clim": clim, "show_scalar_bar": show_bar, "scalar_bar_args": _bar(),
+              "lighting": False}
     if dim == 3 and style == "iso":
-        levels = np.linspace(clim[0], clim[1], 7)[1:-1]
-        surfaces = mesh.contour(levels, scalars=scalars)
         plotter.add_mesh(mesh.outline(), color="black", line_width=1, name=f"{name}-outline")
-        if surfaces.n_points:
-            plotter.add_mesh(surfaces, opacity=0.55, smooth_shading=True, name=name, **common)
-    elif dim == 3:
-        plotter.add_mesh(mesh.outline(), color="black", line_width=1, name=f"{name}-outline")
+        _add_iso_surfaces(plotter, mesh, scalars, clim, cmap, common, name)
+    elif dim == 3:  # (the outline after the slices: adding `name` removes the actors named `name-*`)
         plotter.add_mesh(mesh.slice_orthogonal(), name=name, **common)
+        plotter.add_mesh(mesh.outline(), color="black", line_width=1, name=f"{name}-outline")
     else:
         plotter.add_mesh(mesh, name=name, **common)
         if np.ptp(values) > 0 and scalars == field:  # contour lines of scalar fields (decoration: skipped if VTK declines)
@@ -116,6 +146,8 @@ def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_
                     plotter.add_mesh(lines, color="black", line_width=1, opacity=0.5, name=f"{name}-contours")
             except Exception:  # noqa: BLE001
                 pass
+    if show_bar:
+        _bar_title(plotter, bar_title or scalars, name)
     vectors = np.asarray(mesh.point_data[field])
     if vectors.ndim == 2 and vectors.shape[1] > 1:  # arrows on a subset of the nodes
         step = max(1, mesh.n_points // 400)
@@ -132,21 +164,78 @@ def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_
     return clim
 
 
-def render_field(mesh, field: str, path: str | Path, title: str = "", labels=("x", "y"), cmap: str = "viridis",
-                 style: str = "auto", bar_title: str | None = None, clim=None) -> Path:
-    """Render ``field`` of a mesh (PyVista or meshio) to a PNG.
+def _add_iso_surfaces(plotter, mesh, scalars: str, clim, cmap: str, common: dict, name: str) -> None:
+    r"""Five translucent iso-surfaces :math:`\{u = c_k\}`, :math:`c_k` evenly inside the colour range,
+    each one colour (its value's on the colour bar), and a key listing the values with their colours.
 
-    2-D: coloured surface with contour lines; 3-D: orthogonal slices
-    (``style="slices"``, the default) or iso-surfaces (``style="iso"``); a vector
-    field (``(N, 2|3)`` point data) as arrows over its magnitude. ``cmap="coolwarm"``
-    centres the colour range on zero (error maps).
+    Lit softly (mostly ambient), so the surfaces show their shape yet keep the colour of their value.
     """
+    import matplotlib
+
+    levels = np.linspace(clim[0], clim[1], 7)[1:-1]
+    colours = matplotlib.colormaps[cmap]((levels - clim[0]) / (clim[1] - clim[0]))[:, :3]
+    key = []
+    for k, (level, colour) in enumerate(zip(levels, colours)):
+        surface = mesh.contour([level], scalars=scalars)
+        if surface.n_points:  # a level the field never reaches has no surface (and no key entry)
+            plotter.add_mesh(surface, opacity=_ISO_OPACITY, name=f"{name}-iso{k}",
+                             **{**common, "show_scalar_bar": common["show_scalar_bar"] and not key,
+                                "lighting": True, "ambient": 0.6, "diffuse": 0.4, "specular": 0.0})
+            key.append((f"{scalars} = {level:.3g}", colour))
+    for row, (label, colour) in enumerate(key[::-1]):  # highest value on top, like the colour bar
+        y = 0.03 + 0.04 * (len(key) - 1 - row)
+        plotter.add_actor(_swatch((0.02, y, 0.025, 0.028), colour), name=f"{name}-swatch{row}")
+        plotter.add_text(label, position=(0.052, y + 0.002), viewport=True, font_size=11, color="black",
+                         name=f"{name}-label{row}")
+
+
+def _swatch(box, colour):
+    """A filled rectangle ``(x, y, width, height)`` in normalised viewport coordinates (a key's colour patch)."""
+    import vtk
+
+    x, y, w, h = box
+    points = vtk.vtkPoints()
+    for px, py in ((x, y), (x + w, y), (x + w, y + h), (x, y + h)):
+        points.InsertNextPoint(px, py, 0.0)
+    quad = vtk.vtkCellArray()
+    quad.InsertNextCell(4, [0, 1, 2, 3])
+    poly = vtk.vtkPolyData()
+    poly.SetPoints(points)
+    poly.SetPolys(quad)
+    coordinate = vtk.vtkCoordinate()
+    coordinate.SetCoordinateSystemToNormalizedViewport()
+    mapper = vtk.vtkPolyDataMapper2D()
+    mapper.SetInputData(poly)
+    mapper.SetTransformCoordinate(coordinate)
+    actor = vtk.vtkActor2D()
+    actor.SetMapper(mapper)
+    actor.GetProperty().SetColor(*map(float, colour))
+    return actor
+
+
+def _field_plotter(mesh, field: str, title: str = "", labels=("x", "y"), cmap: str = "viridis", style: str = "auto",
+                   bar_title: str | None = None, clim=None):
+    """The off-screen PyVista plotter :func:`render_field` screenshots (the caller closes it)."""
     pv = _pyvista()
     plotter = pv.Plotter(off_screen=True, window_size=_WINDOW)
     plotter.set_background("white")
     _add_field(plotter, _as_pyvista(mesh), field, labels, cmap, clim=clim, style=style, bar_title=bar_title)
     plotter.add_text(title or field, font_size=12, color="black")
     _camera(plotter, len(labels))
+    return plotter
+
+
+def render_field(mesh, field: str, path: str | Path, title: str = "", labels=("x", "y"), cmap: str = "viridis",
+                 style: str = "auto", bar_title: str | None = None, clim=None) -> Path:
+    """Render ``field`` of a mesh (PyVista or meshio) to a PNG.
+
+    2-D: coloured surface with contour lines; 3-D: orthogonal slices
+    (``style="slices"``, the default) or five translucent iso-surfaces with a key
+    of their values (``style="iso"``); a vector field (``(N, 2|3)`` point data) as
+    arrows over its magnitude. ``cmap="coolwarm"`` centres the colour range on zero
+    (error maps). Maps and slices are unlit, so their colours are the colour bar's.
+    """
+    plotter = _field_plotter(mesh, field, title, labels, cmap, style, bar_title, clim)
     plotter.screenshot(str(path))
     plotter.close()
     return Path(path)
@@ -197,6 +286,7 @@ def render_panels(meshes, times, field: str, path: str | Path, title: str = "", 
         _add_field(plotter, mesh, field, labels, cmap, clim=clim, show_bar=(i == len(meshes) - 1), axes=False)
         plotter.add_text(f"{title or field}, t = {t:.3g}", font_size=9, color="black")
         _camera(plotter, len(labels))
+        plotter.camera.zoom(0.88)  # every panel alike, so the last one's colour bar stays clear of its field
     plotter.screenshot(str(path))
     plotter.close()
     return Path(path)
@@ -280,32 +370,137 @@ def plot_lines(x, series: dict[str, np.ndarray], path: str | Path, title: str, x
     return Path(path)
 
 
-def plot_loss(metrics_path: str | Path, path: str | Path, title: str = "training") -> Path:
-    """Loss (and relative L2 error, where measured) against the step, from a ``metrics.jsonl``."""
-    plt = _matplotlib()
-    records = []
-    for line in Path(metrics_path).read_text(encoding="utf-8").splitlines():
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    """The step records of a ``metrics.jsonl``, one per step, in step order.
+
+    Lines cut short by an interrupted run and event lines (no ``loss``) are skipped; a step
+    written twice (a run resumed from an earlier checkpoint) keeps its last record.
+    """
+    by_step: dict[int, dict] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut short by an interrupted run
-    steps = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float))]
-    if not steps:
+            continue
+        if isinstance(record, dict) and _number(record.get("step")) and _number(record.get("loss")):
+            by_step[int(record["step"])] = record
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def _run_title(run_dir: Path) -> str | None:
+    """``problem (parameters) · solver`` from a run directory's ``config.json`` (or ``summary.json``)."""
+    for name in ("config.json", "summary.json"):
+        try:
+            info = json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        problem = str(info.get("problem") or "")
+        if not problem:
+            continue
+        if problem.endswith(".py") or ".py:" in problem:  # a user's file: name the class it holds
+            problem = f"{info.get('problem_class') or problem} ({Path(problem.split(':')[0]).name})"
+        params = info.get("parameters") or {}
+        if params:
+            problem += " (" + ", ".join(f"{k} = {v:g}" if _number(v) else f"{k} = {v}" for k, v in params.items()) + ")"
+        return f"{problem} · {info['solver']}" if info.get("solver") else problem
+    return None
+
+
+def _floor_error(run_dir: Path) -> float | None:
+    """``errors.floor_rel_l2`` of a run's ``summary.json`` (time-marching runs whose problem has an ideal stepper)."""
+    try:
+        value = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))["errors"]["floor_rel_l2"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if _number(value) and value > 0 else None
+
+
+def _positive(values) -> np.ndarray:
+    """Values for a log axis: non-positive or non-finite ones become gaps (NaN)."""
+    v = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(v) & (v > 0), v, np.nan)
+
+
+def loss_figure(metrics_path: str | Path, title: str | None = None):
+    r"""The training curves of a ``metrics.jsonl`` as a matplotlib figure (the caller closes it).
+
+    Two panels, against the step and against the wall-clock time (``time``, seconds; the
+    second panel only when every record has it), log-scale y: the total loss, each loss
+    term ``loss_<term>`` (thinner), the relative L2 error :math:`\|u-u^*\|/\|u^*\|` where it
+    was measured (``rel_l2``; older runs: ``error``), a dashed line where one optimizer
+    phase hands over to the next (``phase`` changes), and, for time-marching runs that
+    record the physical time ``t``, that time on the step panel's top axis. ``title``
+    defaults to the run's problem and solver (``config.json`` next to the metrics).
+    """
+    plt = _matplotlib()
+    metrics_path = Path(metrics_path)
+    records = _read_metrics(metrics_path)
+    if not records:
         raise ConfigurationError(f"'{metrics_path}' holds no loss values to plot")
-    errors = [(r["step"], r["error"]) for r in records if isinstance(r.get("error"), (int, float))]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    s, v = np.array(steps, dtype=float).T
-    ax.semilogy(s, np.maximum(v, 1e-300), lw=1.5, label="loss")
-    if errors:
-        s, e = np.array(errors, dtype=float).T
-        ax.semilogy(s, e, "o-", ms=3, lw=1.2, label="relative L2 error")
-    ax.set_xlabel("step")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    if title is None:
+        title = _run_title(metrics_path.parent) or metrics_path.parent.name
+    terms = list(dict.fromkeys(k for r in records for k in r if k.startswith("loss_")))
+    loss = np.array([r["loss"] for r in records], dtype=float)
+    if len(terms) == 1 and np.allclose([records[i].get(terms[0], np.nan) for i in range(len(records))], loss, equal_nan=True):
+        total_label, terms = f"loss (= {terms[0]})", []  # one term: it is the total
+    else:
+        total_label = "loss (total)"
+    error_key = next((k for k in ("rel_l2", "error") if any(_number(r.get(k)) for r in records)), None)
+    axes_keys = [("step", "step")]
+    if all(_number(r.get("time")) for r in records):
+        axes_keys.append(("time", "wall-clock time [s]"))
+
+    fig, axes = plt.subplots(1, len(axes_keys), figsize=(6.4 * len(axes_keys), 4.8), dpi=120, sharey=True, squeeze=False)
+    for ax, (key, xlabel) in zip(axes[0], axes_keys):
+        x = np.array([r[key] for r in records], dtype=float)
+        ax.plot(x, _positive(loss), lw=1.8, color="C0", label=total_label)
+        for k, term in enumerate(terms):
+            y = [r.get(term, np.nan) for r in records]
+            ax.plot(x, _positive(y), lw=0.9, alpha=0.85, color=f"C{k + 2}", label=term)
+        if error_key:
+            measured = [(r[key], r[error_key]) for r in records if _number(r.get(error_key))]
+            ex, ey = np.array(measured, dtype=float).T
+            ax.plot(ex, _positive(ey), "o-", ms=3.5, lw=1.3, color="black", label="relative L2 error")
+        for i in range(1, len(records)):  # phase hand-overs: after the old phase's last step
+            old, new = records[i - 1].get("phase"), records[i].get("phase")
+            if old != new and old is not None and new is not None:
+                ax.axvline(x[i - 1], color="0.35", ls="--", lw=1.0, gid="phase-boundary")
+                ax.annotate(f"{old} → {new}", xy=(x[i - 1], 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                            textcoords="offset points", ha="left", va="top", fontsize=8, color="0.25", gid="phase-boundary",
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+    floor = _floor_error(metrics_path.parent)
+    if floor is not None:  # time marching: the error of the ideal stepper (same method and dt) at the end
+        for ax, (key, _) in zip(axes[0], axes_keys):
+            ax.plot([records[-1][key]], [floor], "*", ms=11, color="C1", label="ideal stepper's error at the end (floor)")
+    steps = np.array([r["step"] for r in records], dtype=float)
+    if all(_number(r.get("t")) for r in records) and np.ptp(steps) > 0:  # time marching: the physical time on top
+        t = np.array([r["t"] for r in records], dtype=float)
+        t0, dt = np.polynomial.polynomial.polyfit(steps, t, 1)
+        if dt > 0 and np.allclose(t0 + dt * steps, t, rtol=1e-6, atol=1e-9 * dt):  # t = t0 + step dt
+            top = axes[0, 0].secondary_xaxis("top", functions=(lambda n: t0 + dt * n, lambda u: (u - t0) / dt))
+            top.set_xlabel("physical time t", fontsize=9)
+    axes[0, 0].set_ylabel("loss, relative L2 error")
+    axes[0, 0].legend(fontsize=8, loc="best")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
+
+
+def plot_loss(metrics_path: str | Path, path: str | Path, title: str | None = None) -> Path:
+    """Write :func:`loss_figure` of a ``metrics.jsonl`` to ``path`` (PNG)."""
+    plt = _matplotlib()
+    fig = loss_figure(metrics_path, title)
+    try:
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
@@ -339,9 +534,7 @@ def _line(frame: Frame, field: str, error: str | None, path: Path, title: str) -
 def _draw(frame: Frame, field: str, path: Path, title: str, error: bool = False, style: str = "auto") -> Path:
     if len(frame.axis_labels) == 1:
         return _line(frame, field, field if error else None, path, title)
-    bar = f"{field} (solution − reference)" if error else field
-    return render_field(frame.mesh, field, path, title, frame.axis_labels, "coolwarm" if error else "viridis",
-                        style=style, bar_title=bar)
+    return render_field(frame.mesh, field, path, title, frame.axis_labels, "coolwarm" if error else "viridis", style=style)
 
 
 def render_run(run_dir: str | Path, field: str | None = None, time: float | None = None, out: str | Path | None = None,
@@ -389,7 +582,8 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
         written.append(_draw(main, field, out / "solution.png", f"{field}{variables}{when}"))
     if "error" in want:
         if error:
-            written.append(_draw(main, error, out / "error.png", f"pointwise error of {field}{when}", error=True))
+            written.append(_draw(main, error, out / "error.png", f"pointwise error of {field} (solution − reference){when}",
+                                 error=True))
         elif strict:
             raise ConfigurationError(f"'{run_dir}' has no error field for '{field}' (the problem has no reference solution)")
     if "iso" in want:
@@ -415,7 +609,7 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
     if "loss" in want:
         metrics = run_dir / "metrics.jsonl"
         if metrics.is_file() and metrics.stat().st_size:
-            written.append(plot_loss(metrics, out / "loss.png", f"training of {run_dir.name}"))
+            written.append(plot_loss(metrics, out / "loss.png"))
         elif strict:
             raise ConfigurationError(f"'{run_dir}' has no metrics.jsonl to plot")
     return written

@@ -1,13 +1,17 @@
 """Results I/O (VTU, XDMF time series) and pictures (physopt.viz), on synthetic fields: no training.
 
 Pictures are checked by pixel statistics (not blank, many colours, enough ink),
-GIFs frame by frame (one frame per time, frames that change).
+GIFs frame by frame (one frame per time, frames that change); what a picture
+claims to show is checked on the figure or the scene before it is saved (the
+loss plot's lines, the actors' lighting and opacity, the iso-surfaces' key) and
+on the rendered colours against the colour map.
 """
 
 from __future__ import annotations
 
 import json
 
+import matplotlib
 import meshio
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ from image_checks import assert_real_image, image_frames
 
 from physopt import ConfigurationError, FieldSet, structured_mesh, write_field_sets
 from physopt._fields import read_frames
-from physopt.viz import PLOT_KINDS, plot_loss, render_field, render_run
+from physopt.viz import PLOT_KINDS, _field_plotter, loss_figure, plot_loss, render_field, render_run
 
 
 def _series(tmp_path, dim=2, times=(0.0, 0.25, 0.5, 0.75, 1.0), n=21):
@@ -156,3 +160,187 @@ def test_damaged_time_series_is_a_clear_error(tmp_path):
     (tmp_path / "solution.h5").unlink()
     with pytest.raises(ConfigurationError, match="lacks the field file.*solution.h5"):
         render_run(tmp_path)
+
+
+# ----- the loss plot: what is drawn, not only that a file exists ---------------------------------
+
+
+def _pinn_run(tmp_path):
+    """A run directory's config.json and metrics.jsonl: 40 Adam steps then 20 LM steps, two loss terms,
+    the relative L2 error every 10 steps; a stop event and a line cut short at the end."""
+    (tmp_path / "config.json").write_text(json.dumps({"problem": "heat1d", "parameters": {"kappa": 0.25}, "solver": "pinn"}))
+    records = []
+    for k in range(1, 61):
+        r = {"step": k, "phase": "adam" if k <= 40 else "lm", "loss": 3.0 / k, "time": 0.05 * k + (0.5 if k > 40 else 0.0),
+             "loss_residual": 2.0 / k, "loss_dirichlet": 1.0 / k}
+        if k % 10 == 0:
+            r["rel_l2"] = 0.5 / k
+        records.append(r)
+    lines = [json.dumps(r) for r in records] + ['{"step": 60, "event": "stop", "reason": "done"}', '{"step": 6']
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines))
+    return records
+
+
+def _lines(ax) -> dict:
+    return {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+
+def test_loss_plot_draws_the_error_the_terms_and_the_phase_boundaries_by_step_and_by_time(tmp_path):
+    records = _pinn_run(tmp_path)
+    fig = loss_figure(tmp_path / "metrics.jsonl")
+    try:
+        assert "heat1d" in fig._suptitle.get_text() and "kappa = 0.25" in fig._suptitle.get_text()
+        by_step, by_time = fig.axes[:2]
+        assert by_step.get_xlabel() == "step" and "wall-clock" in by_time.get_xlabel()
+        measured = [r for r in records if "rel_l2" in r]
+        for ax, key in ((by_step, "step"), (by_time, "time")):
+            assert ax.get_yscale() == "log"
+            lines = _lines(ax)
+            assert {"loss (total)", "loss_residual", "loss_dirichlet", "relative L2 error"} <= set(lines)
+            error = lines["relative L2 error"]
+            np.testing.assert_allclose(error.get_xdata(), [r[key] for r in measured])
+            np.testing.assert_allclose(error.get_ydata(), [r["rel_l2"] for r in measured])
+            for term in ("loss_residual", "loss_dirichlet"):
+                np.testing.assert_allclose(lines[term].get_ydata(), [r[term] for r in records])
+                assert lines[term].get_linewidth() < lines["loss (total)"].get_linewidth()
+            boundaries = [line for line in ax.get_lines() if line.get_gid() == "phase-boundary"]
+            assert [line.get_xdata()[0] for line in boundaries] == [records[39][key]]  # after Adam's last step
+            assert [t.get_text() for t in ax.texts if t.get_gid() == "phase-boundary"] == ["adam → lm"]
+        labels = [t.get_text() for t in by_step.get_legend().get_texts()]
+        assert "relative L2 error" in labels and "loss_residual" in labels
+    finally:
+        matplotlib.pyplot.close(fig)
+    assert_real_image(plot_loss(tmp_path / "metrics.jsonl", tmp_path / "loss.png"), min_colours=10)
+
+
+def test_loss_plot_of_a_time_marching_run_and_of_legacy_metrics(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"problem": "heat2d", "parameters": {}, "solver": "teng"}))
+    (tmp_path / "summary.json").write_text(json.dumps({"errors": {"rel_l2_final": 2e-4, "floor_rel_l2": 1.5e-4}}))
+    records = [{"step": 0, "phase": "initial fit", "loss": 1e-7, "time": 3.0, "loss_fit": 1e-7, "rel_l2": 1e-7, "t": 0.0}]
+    records += [{"step": n, "phase": "teng-heun", "loss": 1e-6, "time": 3.0 + n, "loss_fit": 1e-6, "rel_l2": 2e-5 * n,
+                 "t": 0.05 * n} for n in range(1, 11)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)))
+    fig = loss_figure(tmp_path / "metrics.jsonl")
+    try:
+        assert fig._suptitle.get_text() == "heat2d · teng"
+        by_step = fig.axes[0]
+        lines = _lines(by_step)
+        assert "loss (= loss_fit)" in lines and "loss_fit" not in lines  # one term is the total: drawn once
+        np.testing.assert_allclose(lines["relative L2 error"].get_ydata(), [r["rel_l2"] for r in records])
+        np.testing.assert_allclose(lines["ideal stepper's error at the end (floor)"].get_ydata(), [1.5e-4])
+        assert [line.get_xdata()[0] for line in by_step.get_lines() if line.get_gid() == "phase-boundary"] == [0]
+        top = [child for child in by_step.get_children() if type(child).__name__ == "SecondaryAxis"]
+        assert len(top) == 1 and top[0].get_xlabel() == "physical time t"
+    finally:
+        matplotlib.pyplot.close(fig)
+
+    # an older run: the error under "error", no time, no phase, no config: still drawn, titled by the folder
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "metrics.jsonl").write_text("\n".join(json.dumps({"step": k, "loss": 1.0 / k, **({"error": 0.1 / k} if k % 5 == 0 else {})})
+                                                    for k in range(1, 21)))
+    fig = loss_figure(legacy / "metrics.jsonl")
+    try:
+        assert len(fig.axes) == 1 and fig._suptitle.get_text() == "legacy"
+        np.testing.assert_allclose(_lines(fig.axes[0])["relative L2 error"].get_ydata(), [0.02, 0.01, 0.1 / 15, 0.005])
+    finally:
+        matplotlib.pyplot.close(fig)
+
+
+def test_run_pictures_title_the_loss_plot_by_the_problem(tmp_path):
+    mesh = structured_mesh([0.0], [1.0], [21])
+    write_field_sets(tmp_path, [FieldSet(mesh, {"u": mesh.points[:, 0]}, None, ("x",))], "u")
+    _pinn_run(tmp_path)
+    (loss,) = render_run(tmp_path, kind="loss")
+    assert_real_image(loss, min_colours=10)
+
+
+# ----- 3-D pictures: colours that match the bar, translucent labelled iso-surfaces --------------------------
+
+
+def _cube_field(n=15):
+    mesh = structured_mesh([0, 0, 0], [1, 1, 1], n)
+    grid = _pyvista_grid(mesh)
+    grid.point_data["u"] = np.prod(np.sin(np.pi * grid.points), axis=1)
+    return grid
+
+
+def _pyvista_grid(mesh):
+    import pyvista
+
+    return pyvista.from_meshio(meshio.Mesh(mesh.points3d(), [(mesh.cell_type, mesh.cells)]))
+
+
+def _share_of_colour_map_pixels(png, cmap: str) -> float:
+    """Of the coloured pixels (not white, black or grey), the share that is a colour of ``cmap``."""
+    pixels = image_frames(png)[0].reshape(-1, 3)
+    coloured = pixels[pixels.max(1) - pixels.min(1) > 30]
+    table = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255
+    nearest = np.sqrt(((coloured[:, None, :] - table[None]) ** 2).sum(-1)).min(1)
+    assert len(coloured) > 20_000, "too few coloured pixels to judge"
+    return float(np.mean(nearest < 12))
+
+
+@pytest.mark.parametrize("cmap", ["viridis", "coolwarm"])
+def test_slices_are_unlit_so_their_colours_are_the_colour_bars(tmp_path, cmap):
+    grid = _cube_field()
+    plotter = _field_plotter(grid, "u", "u", ("x", "y", "z"), cmap=cmap)
+    try:
+        assert plotter.actors["field"].prop.lighting is False
+    finally:
+        plotter.close()
+    png = render_field(grid, "u", tmp_path / "slices.png", "u", ("x", "y", "z"), cmap=cmap)
+    # lit, the vertical planes are shaded (grey in the error view): ~10 % of the pixels would match
+    assert _share_of_colour_map_pixels(png, cmap) > 0.97
+
+
+def test_2d_surfaces_are_unlit_too(tmp_path):
+    mesh = structured_mesh([0, 0], [1, 1], 31)
+    grid = _pyvista_grid(mesh)
+    grid.point_data["u"] = np.sin(np.pi * grid.points[:, 0]) * np.sin(np.pi * grid.points[:, 1])
+    png = render_field(grid, "u", tmp_path / "u.png", "u", ("x", "y"))
+    assert _share_of_colour_map_pixels(png, "viridis") > 0.9  # the black contour lines blend into some pixels
+
+
+def test_iso_surfaces_are_translucent_and_each_value_is_labelled(tmp_path):
+    grid = _cube_field()
+    plotter = _field_plotter(grid, "u", "iso", ("x", "y", "z"), style="iso")
+    try:
+        actors = plotter.actors
+        surfaces = sorted(name for name in actors if name.startswith("field-iso"))
+        assert len(surfaces) == 5
+        table = matplotlib.colormaps["viridis"]
+        lo, hi = float(grid.point_data["u"].min()), float(grid.point_data["u"].max())
+        keyed = {actors[name].input: name for name in actors if name.startswith("field-label")}  # "u = 0.5" -> actor name
+        assert len(keyed) == 5
+        for name in surfaces:
+            actor = actors[name]
+            assert 0.3 <= actor.prop.opacity <= 0.5
+            level = float(np.unique(np.round(actor.mapper.dataset.point_data["u"], 9))[0])
+            label = f"u = {level:.3g}"
+            assert label in keyed, f"surface u = {level} has no key entry; the key lists {sorted(keyed)}"
+            row = keyed[label].removeprefix("field-label")
+            swatch = actors[f"field-swatch{row}"].GetProperty().GetColor()
+            np.testing.assert_allclose(swatch, table((level - lo) / (hi - lo))[:3], atol=1e-6)  # the bar's colour
+    finally:
+        plotter.close()
+    png = render_field(grid, "u", tmp_path / "iso.png", "iso", ("x", "y", "z"), style="iso")
+    assert_real_image(png)
+
+
+@pytest.mark.parametrize("title", ["error_u (solution − reference)", "u"])
+def test_colour_bar_title_is_neither_clipped_nor_on_a_tick_label(tmp_path, title):
+    grid = _cube_field()
+    grid.point_data["error_u"] = 1e-4 * (grid.points[:, 0] - 0.5)
+    png = render_field(grid, "error_u", tmp_path / "e.png", "error", ("x", "y", "z"), cmap="coolwarm", bar_title=title)
+    pixels = image_frames(png)[0]
+    height, width, _ = pixels.shape
+    assert (pixels[:, -3:] > 250).all(), "something (the colour-bar title) runs off the right edge"
+    # above the bar, right of the scene: the title's ink rows, a blank gap, then the top tick label's
+    bar = pixels[:, int(0.865 * width) : int(0.875 * width)]
+    coloured = np.flatnonzero((bar.max(-1) - bar.min(-1) > 30).mean(1) > 0.5)
+    top = int(coloured.min())
+    region = pixels[:top, int(0.8 * width) :]
+    ink = (region < 128).all(-1).any(1)
+    runs = np.flatnonzero(np.diff(ink.astype(int)) == 1)  # blank -> ink transitions
+    assert ink.any() and len(runs) + int(ink[0]) >= 2, "the bar's title touches its top tick label"
