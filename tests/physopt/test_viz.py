@@ -344,3 +344,25 @@ def test_colour_bar_title_is_neither_clipped_nor_on_a_tick_label(tmp_path, title
     ink = (region < 128).all(-1).any(1)
     runs = np.flatnonzero(np.diff(ink.astype(int)) == 1)  # blank -> ink transitions
     assert ink.any() and len(runs) + int(ink[0]) >= 2, "the bar's title touches its top tick label"
+
+
+def test_loss_png_of_a_poisson2d_run_shows_its_error_curve(tmp_path, monkeypatch):
+    """The acceptance check: a real ``physopt solve poisson2d`` run's loss plot holds the errors it measured."""
+    from physopt._cli import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["solve", "poisson2d", "--optimizer", "adam:6,lm:4", "--points", "64", "--boundary-points", "16",
+            "--width", "8", "--depth", "2", "--set", "error_every=2", "--no-progress", "--out", "run"]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    measured = [(r["step"], r["rel_l2"]) for r in records if "rel_l2" in r]
+    assert len(measured) >= 5
+    assert (tmp_path / "run" / "loss.png").is_file()
+    fig = loss_figure(tmp_path / "run" / "metrics.jsonl")
+    try:
+        assert "poisson2d" in fig._suptitle.get_text()
+        error = _lines(fig.axes[0])["relative L2 error"]
+        np.testing.assert_allclose(np.column_stack([error.get_xdata(), error.get_ydata()]), measured)
+        assert [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_gid() == "phase-boundary"] == [6]
+    finally:
+        matplotlib.pyplot.close(fig)
