@@ -210,6 +210,7 @@ def solve_to_directory(
         "parameters": problem.params,
         "solver": solver_name,
         "options": opts.as_dict(),
+        "equations": problem.n_equations,
         "conditions": solver.enforcement(),
         "versions": {"physopt": _version(), "torch": torch.__version__, "python": platform.python_version()},
         "command": command_line,
@@ -219,7 +220,7 @@ def solve_to_directory(
         run.write_json(RunDirectory.CONFIG, config)
 
     if progress:
-        print(_format_enforcement(config["conditions"]), file=sys.stderr)
+        print(_format_enforcement(problem, config["conditions"]), file=sys.stderr)
     callbacks = [solvers.ProgressBar(enabled=progress), solvers.MetricsWriter(run / RunDirectory.METRICS)]
     t0 = time.perf_counter()
     status = "finished"
@@ -285,12 +286,14 @@ def _version() -> str:
     return __version__
 
 
-def _format_enforcement(entries: list[dict]) -> str:
-    """One line: how each condition is honoured (``exact`` in the ansatz, or its penalty's loss term)."""
+def _format_enforcement(problem, entries: list[dict]) -> str:
+    """One line: the residual's equations per unknowns, and how each condition is honoured (ansatz or loss term)."""
     parts = [
         f"{e['condition']} {'penalty loss_' + e['term'] if e['enforced'] == 'penalty' else e['enforced']}" for e in entries
     ]
-    return "conditions: " + (" · ".join(parts) if parts else "none")
+    n = problem.n_equations
+    equations = f"{n} equation{'s' * (n != 1)} for unknown{'s' * (problem.n_unknowns != 1)} {', '.join(problem.unknowns)}"
+    return f"{equations} · conditions: " + (" · ".join(parts) if parts else "none")
 
 
 def _format_summary(summary: dict, out: Path) -> str:
