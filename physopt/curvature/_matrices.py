@@ -45,13 +45,18 @@ def _symmetric_product(A: torch.Tensor) -> torch.Tensor | None:
     return upper.add_(upper.triu(1).T)
 
 
+def _symmetrized(M: torch.Tensor) -> torch.Tensor:
+    r""":math:`(M + M^\top)/2`: exactly symmetric (BLAS does not promise a bitwise-symmetric :math:`A A^\top`)."""
+    return 0.5 * (M + M.T)
+
+
 def gram_matrix(J: torch.Tensor) -> torch.Tensor:
     r""":math:`G = J^\top J`, shape ``(P, P)`` (BLAS ``syrk`` on CPU when :math:`N \ge P`)."""
     G = _symmetric_product(J)
-    return J.T @ J if G is None else G
+    return _symmetrized(J.T @ J) if G is None else G
 
 
 def kernel_matrix(J: torch.Tensor) -> torch.Tensor:
     r""":math:`K = J J^\top`, shape ``(N, N)`` (BLAS ``syrk`` on CPU when :math:`P \ge N`)."""
     K = _symmetric_product(J.T)
-    return J @ J.T if K is None else K
+    return _symmetrized(J @ J.T) if K is None else K
