@@ -39,18 +39,17 @@ __all__ = [
 Field = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _check_call(op: str, u, **args) -> None:
-    """Refuse the call forms of other libraries: the field's value instead of the field, the point as an argument."""
+def _check_call(op: str, u, dims=None) -> None:
+    """Refuse the call forms of other libraries: the field's value instead of the field, the point as ``dims``."""
     if not callable(u):
         raise ProblemDefinitionError(
             f"{op} takes the field u, not its value u(x) (got a {type(u).__name__}): write {op}(u)(x)"
         )
-    for name, value in args.items():
-        if torch.is_tensor(value) and value.is_floating_point():
-            raise ProblemDefinitionError(
-                f"{op}(u, x) passes the point as `{name}`: operators return a function of the point, write {op}(u)(x) "
-                f"({name}= takes coordinate indices, e.g. {op}(u, {name}=(0, 1))(x))"
-            )
+    if torch.is_tensor(dims) and dims.is_floating_point():
+        raise ProblemDefinitionError(
+            f"{op}(u, x) passes the point as `dims`: operators return a function of the point, write {op}(u)(x) "
+            f"(dims= takes coordinate indices, e.g. {op}(u, dims=(0, 1))(x))"
+        )
 
 
 def _check_point(x: torch.Tensor) -> None:
