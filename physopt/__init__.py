@@ -28,6 +28,10 @@ from ._sampling import unit_cube_samples as unit_cube_samples
 
 __version__ = "0.1.0"
 from ._errors import ConfigurationError as ConfigurationError
+from ._devices import available_devices as available_devices
+from ._devices import check_device as check_device
+from ._devices import default_device as default_device
+from ._devices import describe_device as describe_device
 from ._errors import PhysoptError as PhysoptError
 from ._errors import ProblemDefinitionError as ProblemDefinitionError
 from ._errors import TrainingDiverged as TrainingDiverged
@@ -35,7 +39,9 @@ from ._nn import ACTIVATIONS as ACTIVATIONS
 from ._nn import MLP as MLP
 from ._optimizers import LBFGS as LBFGS
 from ._optimizers import OPTIMIZERS as OPTIMIZERS
+from ._optimizers import SCHEDULES as SCHEDULES
 from ._optimizers import AbstractOptimizer as AbstractOptimizer
+from ._optimizers import StallRule as StallRule
 from ._optimizers import Adam as Adam
 from ._optimizers import parse_schedule as parse_schedule
 from ._fields import FieldSet as FieldSet

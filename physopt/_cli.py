@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
-import json
 import platform
 import sys
 import time
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import torch
 
+from ._devices import available_devices, describe_device
 from ._derivative_mode import available_derivative_modes
 from ._errors import ConfigurationError, Interrupted, PhysoptError, ProblemDefinitionError, TrainingDiverged
-from ._optimizers import OPTIMIZERS
+from ._optimizers import OPTIMIZERS, SCHEDULES
 from ._run_directory import RunDirectory
 from .viz import PLOT_KINDS
 
@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p_list = sub.add_parser("list", help="list problems, solvers, optimizers and derivative modes")
-    p_list.add_argument("what", nargs="?", choices=["problems", "solvers", "optimizers", "modes"], help="only this kind")
+    p_list = sub.add_parser("list", help="list problems, solvers, optimizers, derivative modes and devices")
+    p_list.add_argument("what", nargs="?", choices=["problems", "solvers", "optimizers", "modes", "devices"], help="only this kind")
 
     p_solve = sub.add_parser("solve", help="solve a problem and write a run directory")
     p_solve.add_argument("problem", help="a registered problem name, or path/to/file.py[:ClassName]")
@@ -134,8 +134,9 @@ def cmd_list(args) -> int:
         "problems": {name: cls.summary() for name, cls in problems.registered_problems().items()},
         "solvers": {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in solvers.registered_solvers().items()},
         "optimizers": {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in OPTIMIZERS.items()}
-        | {"adam+lbfgs": "Adam for half the steps, then L-BFGS"},
+        | {name: description for name, (_, _, description) in SCHEDULES.items()},
         "modes": available_derivative_modes(),
+        "devices": available_devices(),
     }
     for title, entries in sections.items():
         if args.what and args.what != title:
@@ -243,6 +244,7 @@ def solve_to_directory(
         "problem": problem_spec,
         "solver": solver_name,
         "dtype": opts.as_dict().get("dtype"),
+        "device": describe_device(opts.as_dict().get("device", "cpu")),
         "steps": solution.info.get("steps"),
         "stop_reason": solution.info.get("stop_reason"),
         "final_loss": solution.info.get("final_loss"),
@@ -254,11 +256,20 @@ def solve_to_directory(
     }
     write_solution_fields(run.path, problem, solution)
     if render:
-        from .viz import render_run
-
-        summary["pictures"] = [p.name for p in render_run(run.path)]
+        summary["pictures"] = _render_pictures(run.path)
     run.write_json(RunDirectory.SUMMARY, summary)
     return summary
+
+
+def _render_pictures(run_path: Path) -> list[str]:
+    """All pictures of a run; without PyVista (solving never needs it) only the loss plot, and a note saying so."""
+    from .viz import pyvista_installed, render_run
+
+    if not pyvista_installed():
+        print("physopt: pyvista is not installed: fields are written (VTU/XDMF) but only the loss plot is drawn; "
+              f"`pip install pyvista`, then `physopt plot {run_path}`", file=sys.stderr)
+        return [p.name for p in render_run(run_path, kind="loss")]
+    return [p.name for p in render_run(run_path)]
 
 
 def write_solution_fields(directory: Path, problem, solution) -> dict:
@@ -300,9 +311,10 @@ def _format_summary(summary: dict, out: Path) -> str:
     parts = [f"{summary['problem']} · {summary['solver']} · {summary['steps']} steps in {summary['train_time_s']:.1f} s"]
     errors = summary.get("errors")
     if errors:
-        parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e} ({summary['dtype']})")
+        parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e}")
     else:
         parts.append(f"final loss = {summary['final_loss']:.3e} (no reference solution)")
+    parts.append(f"{summary['dtype']} on {summary['device']}")
     return " · ".join(parts) + f"\nstopped: {summary['stop_reason']}\nrun directory: {out}"
 
 

@@ -16,7 +16,7 @@ import torch
 
 from ._errors import ConfigurationError
 
-__all__ = ["AbstractOptimizer", "Adam", "LBFGS", "OPTIMIZERS", "parse_schedule"]
+__all__ = ["AbstractOptimizer", "Adam", "LBFGS", "OPTIMIZERS", "SCHEDULES", "StallRule", "parse_schedule"]
 
 Closure = Callable[[], torch.Tensor]
 
@@ -28,6 +28,9 @@ class AbstractOptimizer(abc.ABC):
     # False for optimizers that differentiate the solver's objective themselves and call the
     # closure only for the loss value: the training loop then skips the backward pass
     closure_needs_gradient: bool = True
+    # True for curvature-based methods whose loss decreases monotonically (accepted steps only):
+    # the training loop ends their phase once the loss has stalled (see StallRule)
+    second_order: bool = False
 
     def __init__(self, params):
         self.params = [p for p in params if p.requires_grad]
@@ -81,6 +84,7 @@ class LBFGS(AbstractOptimizer):
     """
 
     name = "lbfgs"
+    second_order = True
 
     def __init__(self, params, lr: float = 1.0, history_size: int = 50, max_line_search: int = 25, rtol: float = 1e-14, patience: int = 5):
         super().__init__(params)
@@ -130,22 +134,61 @@ class LBFGS(AbstractOptimizer):
         self._last, self._stalled = state["last"], state["stalled"]
 
 
+class StallRule:
+    r"""Ends a second-order phase once its loss has stalled.
+
+    With :math:`\ell_k` the lowest loss of the phase after :math:`k` steps, the phase ends at
+    the first :math:`k \ge w` with :math:`\ell_{k-w} - \ell_k \le \mathrm{rtol}\,\ell_{k-w}`:
+    the loss fell by less than the fraction ``rtol`` over the last ``window`` steps.
+    ``window=0`` never stops. (Checked on the training loss: on ``poisson2d``, Adam
+    then LM, the loss falls 20% per 100 steps once the error has flattened at 1e-10.)
+    """
+
+    def __init__(self, rtol: float, window: int):
+        if not 0 <= rtol < 1:
+            raise ConfigurationError(f"stall_rtol must be in [0, 1), got {rtol}")
+        if window < 0:
+            raise ConfigurationError(f"stall_window must be >= 0, got {window}")
+        self.rtol, self.window = rtol, window
+        self.best: list[float] = []
+
+    def restart(self) -> None:
+        self.best = []
+
+    def update(self, name: str, loss: float) -> str | None:
+        """Record the step's loss; the reason to stop, or ``None``."""
+        if not self.window or not math.isfinite(loss):
+            return None
+        self.best.append(min(loss, self.best[-1]) if self.best else loss)
+        if len(self.best) <= self.window:
+            return None
+        then, now = self.best[-1 - self.window], self.best[-1]
+        if then - now <= self.rtol * then:
+            return (f"{name}: loss fell by less than {100 * self.rtol:g}% over the last {self.window} steps "
+                    f"({then:.3e} -> {now:.3e}; stalled)")
+        return None
+
+
 OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {"adam": Adam, "lbfgs": LBFGS}
-_DEFAULT_SPLIT = {"adam+lbfgs": (("adam", 0.5), ("lbfgs", 0.5))}
+# named two-phase schedules: (first, its share of the steps), (second, the rest), description
+SCHEDULES = {
+    "adam+lm": (("adam", 0.25), ("lm", 0.75), "Adam for a quarter of the steps, then Levenberg-Marquardt until stalled (default)"),
+    "adam+lbfgs": (("adam", 0.5), ("lbfgs", 0.5), "Adam for half the steps, then L-BFGS"),
+}
 
 
 def parse_schedule(spec: str, steps: int) -> list[tuple[str, int]]:
     """Turn an optimizer spec into phases [(name, steps), ...].
 
-    "adam" runs all steps with Adam; "adam+lbfgs" splits them in half;
-    "adam:2000,lbfgs:500" gives each phase its own count (steps ignored).
+    "adam" runs all steps with Adam; "adam+lbfgs" splits them in half
+    (:data:`SCHEDULES`); "adam:2000,lbfgs:500" gives each phase its own count (steps ignored).
     """
     if not isinstance(steps, int) or steps < 0:
         raise ConfigurationError(f"steps must be an integer >= 0, got {steps!r}")
     spec = spec.strip().lower()
-    choices = ", ".join(list(OPTIMIZERS) + list(_DEFAULT_SPLIT)) + ", or phases like adam:2000,lbfgs:500"
-    if spec in _DEFAULT_SPLIT:
-        phases = _DEFAULT_SPLIT[spec]
+    choices = ", ".join(list(OPTIMIZERS) + list(SCHEDULES)) + ", or phases like adam:2000,lbfgs:500"
+    if spec in SCHEDULES:
+        phases = SCHEDULES[spec]
         first = int(round(steps * phases[0][1]))
         return [(phases[0][0], first), (phases[1][0], steps - first)]
     if spec in OPTIMIZERS:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -27,18 +28,30 @@ from ._fields import Frame, read_frames, read_manifest
 from ._loss_plot import loss_figure, plot_loss
 
 __all__ = ["render_field", "render_panels", "render_animation", "plot_lines", "plot_loss", "loss_figure", "render_run",
-           "PLOT_KINDS"]
+           "PLOT_KINDS", "pyvista_installed"]
 
 PLOT_KINDS = ("all", "solution", "error", "panels", "animation", "iso", "loss")
 _WINDOW = (900, 760)
 _ISO_OPACITY = 0.4
 
 
+def pyvista_installed() -> bool:
+    """Whether PyVista can be imported (solving never needs it; drawing fields does)."""
+    try:
+        return importlib.util.find_spec("pyvista") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation
+        return False
+
+
 def _pyvista():
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         # headless Linux: ask VTK for EGL directly instead of failing over from X with a warning
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    import pyvista
+    try:
+        import pyvista
+    except ImportError:
+        raise ConfigurationError("drawing fields needs pyvista, which is not installed: `pip install pyvista` "
+                                 "(or open the run's .vtu/.xdmf files in ParaView); --kind loss needs only matplotlib") from None
 
     pyvista.OFF_SCREEN = True
     return pyvista

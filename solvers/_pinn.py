@@ -28,6 +28,9 @@ from physopt import (
     SAMPLING_METHODS,
     ConfigurationError,
     ProblemDefinitionError,
+    StallRule,
+    check_device,
+    default_device,
     derivative_mode,
     get_derivative_mode,
     parse_schedule,
@@ -56,6 +59,9 @@ from ._training import (
 __all__ = ["PINN", "PINNOptions"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# initial relative damping μ (λ = μ·σ²_max) when the option damping is 0; lm adapts μ from the gain ratio,
+# and starting at 1e-3 (not 1e-10) keeps its first steps after Adam safe (benchmarks/results/optimizers_lm_*.json)
+DEFAULT_DAMPING = {"engd": 1e-10, "lm": 1e-3, "newton_cg": 1e-10, "lazy_newton": 1e-10}
 
 
 @dataclasses.dataclass
@@ -71,16 +77,18 @@ class PINNOptions(AbstractOptions):
     sampling: str = "sobol"
     resample_every: int = 0
     bc: str = "auto"
-    optimizer: str = "adam+lbfgs"
+    optimizer: str = "adam+lm"
     steps: int = 2000
     lr: float = 1e-3
     lr_final: float = 1e-4
     engd_solver: str = "auto"
     engd_rcond: float = 1e-8  # pseudo-inverse cut-off of engd_solver=pinv
-    damping: float = 1e-10
+    damping: float = 0.0  # initial damping of engd/lm/newton_cg/lazy_newton; 0: each one's default (DEFAULT_DAMPING)
     kfac_damping: float = 1e-3
+    stall_rtol: float = 0.25  # a second-order phase ends once its loss fell by less than this fraction ...
+    stall_window: int = 100  # ... over this many steps (0: never)
     dtype: str = "float64"
-    device: str = "cpu"
+    device: str = dataclasses.field(default_factory=default_device)  # cpu, cuda, cuda:N ($PHYSOPT_DEVICE, else cpu)
     seed: int = 0
     derivatives: str = "exact"
     error_every: int = 100
@@ -110,23 +118,23 @@ class PINNOptions(AbstractOptions):
         self.check_choice("engd_solver", ENGD_SOLVERS)
         if not 0 < self.engd_rcond < 1:
             raise ConfigurationError(f"engd_rcond must be in (0, 1), got {self.engd_rcond}")
-        if not self.damping > 0 or not self.kfac_damping > 0:
-            raise ConfigurationError(f"damping and kfac_damping must be positive, got {self.damping}, {self.kfac_damping}")
+        if not self.damping >= 0 or not self.kfac_damping > 0:
+            raise ConfigurationError(f"damping must be >= 0 (0: each optimizer's default) and kfac_damping positive, "
+                                     f"got {self.damping}, {self.kfac_damping}")
+        if not 0 <= self.stall_rtol < 1:
+            raise ConfigurationError(f"stall_rtol must be in [0, 1) (a fraction of the loss), got {self.stall_rtol}")
         for name in ("points", "boundary_points"):
             self.check_range(name, 1)
         for name in ("width", "depth"):
             self.check_range(name, 1)
         self.hidden_widths()
-        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every"):
+        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every", "stall_window"):
             self.check_range(name, 0)
         if not self.lr > 0 or not self.lr_final > 0:
             raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
         parse_schedule(self.optimizer, self.steps)
         get_derivative_mode(self.derivatives)
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigurationError(
-                f"device '{self.device}' requested but this torch has no CUDA; use --device cpu or install a CUDA build of torch (see README)"
-            )
+        check_device(self.device)
 
 
 class _Batch:
@@ -158,9 +166,9 @@ class PINN:
         o = self.options
         self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
         torch.manual_seed(o.seed)
-        self.model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths()).to(
-            dtype=self.dtype, device=self.device
-        )
+        with torch.device("cpu"):  # the same initial weights on every device (drawn from the CPU generator)
+            model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths())
+        self.model = model.to(dtype=self.dtype, device=self.device)
         # soft: every condition a penalty (a problem's own HardConstraint is set aside);
         # hard/auto: the problem's HardConstraint, else one built from its conditions
         self.hard = problem.hard_constraint() if o.bc != "soft" else None
@@ -431,16 +439,17 @@ class PINN:
     # ----- solve --------------------------------------------------------------------
     def optimizer_options(self, name: str, steps: int) -> dict:
         o = self.options
+        damping = o.damping or DEFAULT_DAMPING.get(name)
         if name == "adam":
             return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
         if name == "engd":
-            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping, "rcond": o.engd_rcond}
+            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": damping, "rcond": o.engd_rcond}
         if name == "lm":
-            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": o.damping}
+            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": damping}
         if name == "kfac":
             return {"objective": self.least_squares(), "damping": o.kfac_damping}
         if name in ("newton_cg", "lazy_newton"):
-            return {"objective": self.least_squares(), "damping": o.damping}
+            return {"objective": self.least_squares(), "damping": damping}
         if name in ("multiadam", "adahessian", "sophia"):
             return {"objective": self.least_squares(), "lr": o.lr, "lr_final": o.lr_final, "steps": steps}
         return {}
@@ -489,7 +498,8 @@ class PINN:
                 self.batch = self.sample()
 
         error_fn = error_function(self.problem, self.field, self.dtype, self.device)
-        train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step)
+        train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step,
+              StallRule(o.stall_rtol, o.stall_window))
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
         info["final_loss"] = float(self.loss()[0].detach())  # at the final parameters
         return Solution(self.problem, self.model, self.field, info)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.func import vmap
 
-from physopt import ConfigurationError, ProblemDefinitionError, coordinate_layout
+from physopt import ConfigurationError, ProblemDefinitionError, check_device, coordinate_layout, default_device
 from physopt.curvature import FlatParameters
 from physopt.optim import LeastSquaresObjective, LevenbergMarquardt
 from problems import Box
@@ -88,7 +88,7 @@ class TENGOptions(AbstractOptions):
     init_tol: float = 1e-7  # ... stopping at this relative L2 misfit on the grid
     seed: int = 0
     dtype: str = "float64"
-    device: str = "cpu"
+    device: str = dataclasses.field(default_factory=default_device)  # cpu, cuda, cuda:N ($PHYSOPT_DEVICE, else cpu)
     checkpoint_every: int = 1  # time steps between checkpoints (0: only at the end)
     error_every: int = 0  # also measure the error every N steps (0: only at the output times)
 
@@ -97,6 +97,7 @@ class TENGOptions(AbstractOptions):
         self.check_choice("method", tuple(TABLEAUS))
         self.check_choice("step_fit", STEP_FITS)
         self.check_choice("dtype", tuple(DTYPES))
+        check_device(self.device)
         if not self.dt > 0:
             raise ConfigurationError(f"option dt must be positive, got {self.dt}")
         if not 0 < self.rcond < 1:
@@ -141,7 +142,8 @@ class TENGSolution(Solution):
                 x = points[rows, :d]
                 value = self._values_at(self.weights[k], x)
                 if k > 0 and np.any(np.abs(t[rows] - self.times[k]) > tol):  # between two stored steps
-                    w = torch.as_tensor((self.times[k] - t[rows]) / (self.times[k] - self.times[k - 1]), dtype=self.dtype)
+                    w = torch.as_tensor((self.times[k] - t[rows]) / (self.times[k] - self.times[k - 1]), dtype=value.dtype,
+                                        device=value.device)
                     value = (1 - w) * value + w * self._values_at(self.weights[k - 1], x)
                 out[rows] = value
         return out[:, None]
@@ -158,13 +160,27 @@ class TENGSolution(Solution):
         names = self.problem.unknowns
         errors["rel_l2_final"] = relative_errors(self(final).double().cpu(), reference, names)["rel_l2"]
         if self._floor is not None:
-            floor = torch.as_tensor(self.problem.stepper_floor(*self._floor, final), dtype=torch.float64)
+            floor = torch.as_tensor(self.problem.stepper_floor(*self._floor, final), dtype=torch.float64).cpu()
             errors["floor_rel_l2"] = relative_errors(floor.reshape(reference.shape), reference, names)["rel_l2"]
         return errors
 
     def save(self, path) -> None:
         """The weights at every stored time (``{"times", "weights"}``; loads with ``weights_only=True``)."""
         torch.save({"times": torch.as_tensor(self.times), "weights": torch.stack(self.weights)}, path)
+
+
+def truncated_lstsq(J: torch.Tensor, b: torch.Tensor, rcond: float, method: str | None = None) -> torch.Tensor:
+    r"""Rank-revealing least squares :math:`\min\|J\delta - b\|`: directions below ``rcond``·(largest) are dropped.
+
+    ``method`` ``"gelsy"`` (LAPACK's QR with column pivoting; the CPU's default) or ``"svd"``
+    (a thin SVD; the default elsewhere, since torch's only CUDA driver, ``gels``, ignores
+    ``rcond`` and is not rank-revealing).
+    """
+    if (method or ("gelsy" if J.device.type == "cpu" else "svd")) == "gelsy":
+        return torch.linalg.lstsq(J, b[:, None], rcond=rcond, driver="gelsy").solution[:, 0]
+    U, s, Vh = torch.linalg.svd(J, full_matrices=False)
+    coef = torch.where(s > rcond * s[0], 1 / s, torch.zeros_like(s))
+    return Vh.T @ (coef * (U.T @ b))
 
 
 class TENG:
@@ -180,7 +196,9 @@ class TENG:
         torch.manual_seed(o.seed)
         self.rng = torch.Generator().manual_seed(o.seed + 1)
         lo, hi = p.domain.lo, p.domain.hi
-        self.model = PeriodicMLP(list(hi - lo), o.features, o.width, o.depth).to(dtype=self.dtype, device=self.device)
+        with torch.device("cpu"):  # the same initial weights on every device (drawn from the CPU generator)
+            model = PeriodicMLP(list(hi - lo), o.features, o.width, o.depth)
+        self.model = model.to(dtype=self.dtype, device=self.device)
         axes = [lo[k] + (hi[k] - lo[k]) * np.arange(o.grid) / o.grid for k in range(p.n_space)]
         grid = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], -1)
         self.x = torch.as_tensor(grid, dtype=self.dtype, device=self.device)
@@ -246,7 +264,7 @@ class TENG:
 
     def _columns(self, m: int) -> torch.Tensor:
         m = min(m, self.n_params)
-        return torch.sort(torch.randperm(self.n_params, generator=self.rng)[:m]).values.to(self.device)
+        return torch.sort(torch.randperm(self.n_params, generator=self.rng, device="cpu")[:m]).values.to(self.device)
 
     def fit(self, target: torch.Tensor, iterations: int) -> float:
         """``iterations`` least-squares steps towards ``target`` on the grid (``step_fit``); the final relative misfit."""
@@ -277,8 +295,7 @@ class TENG:
             J = model.jacobian_columns(taps, cols)
             rcond = start
             while True:
-                delta = torch.linalg.lstsq(J, residual[:, None], rcond=rcond,
-                                           driver="gelsy" if J.device.type == "cpu" else None).solution[:, 0]
+                delta = truncated_lstsq(J, residual, rcond)
                 trial = theta.clone()
                 trial[cols] += delta
                 self.flat.assign(trial)
@@ -363,7 +380,9 @@ class TENG:
             return None
         if step not in reference_cache:
             t = self.t0 + step * self.options.dt
-            pts = torch.cat([self.x.double(), torch.full((len(self.x), 1), t, dtype=torch.float64)], 1).cpu()
+            # references (spectral, exact) are evaluated on the CPU in float64 and moved to the run's device
+            space = self.x.detach().to(device="cpu", dtype=torch.float64)
+            pts = torch.cat([space, torch.full((len(space), 1), t, dtype=torch.float64, device="cpu")], 1)
             reference_cache[step] = p.solution_at(pts).reshape(-1).to(self.dtype)
         ref = reference_cache.pop(step)
         with torch.no_grad():

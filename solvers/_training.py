@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from physopt import OPTIMIZERS, AbstractOptimizer, ConfigurationError, TrainingDiverged
+from physopt import OPTIMIZERS, AbstractOptimizer, ConfigurationError, StallRule, TrainingDiverged
 
 __all__ = [
     "StepRecord",
@@ -245,6 +245,7 @@ def train(
     error_fn: Callable[[], float] | None = None,
     error_every: int = 100,
     before_step: Callable[[int], None] | None = None,
+    stall: StallRule | None = None,
 ) -> TrainingState:
     """Run the phases of ``state`` from where it stands.
 
@@ -256,6 +257,7 @@ def train(
         error_fn: relative L2 error against the reference; measured every
             ``error_every`` steps and at the end of each phase.
         before_step: called with the step index before each step (e.g. resampling).
+        stall: ends a second-order phase (``optimizer.second_order``) whose loss has stalled.
     Returns:
         ``state``, with ``stop_reason`` saying why training ended.
     """
@@ -285,6 +287,8 @@ def train(
                 if state.optimizer_state is not None:
                     state.optimizer.load_state_dict(state.optimizer_state)
                     state.optimizer_state = None
+                if stall is not None:
+                    stall.restart()
             while state.step < state.phase_start + n_steps:
                 if before_step is not None:
                     before_step(state.step)
@@ -292,6 +296,8 @@ def train(
                 loss = state.optimizer.step(closure)
                 state.step += 1
                 state.elapsed = time.perf_counter() - start
+                if stall is not None and state.optimizer.second_order and not state.optimizer.stop_reason:
+                    state.optimizer.stop_reason = stall.update(name, loss)
                 phase_end = state.step == state.phase_start + n_steps or state.optimizer.stop_reason
                 due = error_every > 0 and state.step % error_every == 0
                 error = None

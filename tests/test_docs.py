@@ -41,6 +41,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from physopt.viz import pyvista_installed
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
@@ -73,6 +75,11 @@ class Block:
     @property
     def setup(self) -> list[str]:
         return [m[len("setup"):].strip() for m in self.markers if m.startswith("setup")]
+
+    @property
+    def needs_pyvista(self) -> bool:
+        """The block imports PyVista: it runs only where PyVista is installed (solving never needs it)."""
+        return bool(re.search(r"^\s*(import|from)\s+pyvista\b", self.code, re.M))
 
     @property
     def defines_file(self) -> str | None:
@@ -333,7 +340,7 @@ def check_command(cmd: Command, parser, folder: Path) -> None:
         if spec is None:
             continue
         problem = _load_problem(spec, run_params)
-        if not opts.device.startswith("cuda"):  # the solver accepts the problem (built tiny: only the checks matter)
+        if torch.cuda.is_available() or not opts.device.startswith("cuda"):  # the solver accepts the problem (built tiny)
             solver_cls(problem, shrink(opts))
 
 
@@ -429,11 +436,15 @@ def _run_block(block: Block, page: dict) -> None:
     exec(code, page["ns"])
 
 
-@pytest.mark.parametrize(
-    "block",
-    [pytest.param(b, marks=pytest.mark.skip(reason=b.skip)) if b.skip else b for b in PY_BLOCKS],
-    ids=[b.where for b in PY_BLOCKS],
-)
+def _block_marks(block: Block) -> list:
+    return ([pytest.mark.skip(reason=block.skip)] if block.skip else []) + ([pytest.mark.pyvista] if block.needs_pyvista else [])
+
+
+def _runnable(block: Block) -> bool:
+    return not block.skip and (pyvista_installed() or not block.needs_pyvista)
+
+
+@pytest.mark.parametrize("block", [pytest.param(b, marks=_block_marks(b)) for b in PY_BLOCKS], ids=[b.where for b in PY_BLOCKS])
 def test_python_block(block, pages, monkeypatch, capfd):
     import problems._registry as registry
 
@@ -444,7 +455,7 @@ def test_python_block(block, pages, monkeypatch, capfd):
     if page["failed"]:
         pytest.skip(f"an earlier block of this page failed: {page['failed']}")
     for earlier in PY_BLOCKS:  # when a block is run alone, the blocks before it on its page first
-        if earlier.page == block.page and earlier.line < block.line and not earlier.skip and earlier.line not in page["done"]:
+        if earlier.page == block.page and earlier.line < block.line and _runnable(earlier) and earlier.line not in page["done"]:
             _run_block(earlier, page)
             page["done"].add(earlier.line)
     # a fresh process has not set it (physopt.viz sets it when it renders): the docs must not need it

@@ -106,6 +106,7 @@ class ENGD(AbstractOptimizer):
 
     name = "engd"
     closure_needs_gradient = False
+    second_order = True
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, solver: str = "auto", damping: float = 1e-10,
                  damping_min: float = 1e-14, damping_max: float = 1e2, cg_iterations: int = 300, max_halvings: int = 30,

@@ -78,6 +78,7 @@ class KFAC(AbstractOptimizer):
 
     name = "kfac"
     closure_needs_gradient = False
+    second_order = True
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, damping: float = 1e-3,
                  ema: float = 0.0, step_rule: str = "auto", damping_min: float = 1e-12, damping_max: float = 1e4,

@@ -29,6 +29,7 @@ class LazyNewton(AbstractOptimizer):
 
     name = "lazy_newton"
     closure_needs_gradient = False
+    second_order = True
 
     def __init__(self, params, objective=None, reuse: int = 5, damping: float = 1e-10, curvature: str = "gauss-newton",
                  patience: int = 8, **_unused):

@@ -61,6 +61,7 @@ class NewtonCG(AbstractOptimizer):
 
     name = "newton_cg"
     closure_needs_gradient = False
+    second_order = True
 
     def __init__(self, params, objective=None, radius: float = 1.0, max_radius: float = 1e3, cg_iterations: int = 50,
                  accept: float = 1e-4, patience: int = 10, **_unused):

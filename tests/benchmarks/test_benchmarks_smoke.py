@@ -88,6 +88,7 @@ def test_teng_benchmark_pinn_row_keeps_its_error_curve():
     assert all(0 < c["rel_l2_space_time"] < 1 for c in curve) and curve[-1]["wall_s"] <= row["wall_s"]
 
 
+@pytest.mark.cpu_only(reason="the benchmark solves with LAPACK gelsy (rank-revealing, rcond), which torch has only on the CPU")
 def test_teng_conditioning_benchmark_quick(tmp_path):
     out = tmp_path / "teng_conditioning.json"
     result = load("teng_conditioning").main(["--grid", "16", "--init-iterations", "5", "--problems", "heat2d", "burgers2d",
@@ -99,3 +100,37 @@ def test_teng_conditioning_benchmark_quick(tmp_path):
             # the span misfit is what the least-squares step predicts at s = 1 (same truncation, up to QR vs SVD rank)
             assert 0 <= r["span_misfit"] <= row["increment_misfit"] * (1 + 1e-9)
             assert r["steps"][2]["misfit"] == pytest.approx(r["steps"][2]["linear_misfit"], rel=1e-2)  # linear for tiny steps
+
+
+def test_defaults_benchmark_quick_and_its_stall_replay(tmp_path):
+    out = tmp_path / "defaults.json"
+    bench = load("defaults")
+    bench.main(["--quick", "--problems", "poisson2d", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["problem"], r["which"], r["optimizer"]) for r in rows] == [
+        ("poisson2d", "before", "adam+lbfgs"), ("poisson2d", "after", "adam+lm")]
+    after = rows[1]
+    assert after["rel_l2"] < rows[0]["rel_l2"] and len(after["losses"]) == after["steps"]
+    # replaying the run's own rule ends where the run ended; a rule that never fires ends at the last step
+    replay = bench.replay_stall(after, after["options"].get("stall_rtol", 0.25), after["options"]["stall_window"])
+    assert replay["step"] == after["steps"]
+    assert bench.replay_stall(after, 0.0, 0)["step"] == after["steps"]
+
+
+def test_gpu_check_quick_runs_on_the_cpu(tmp_path):
+    """`scripts/gpu-check.sh --quick`: environment report, the device tests, the GPU benchmarks at smoke size."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu"
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(BENCH.parent / "scripts" / "gpu-check.sh"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "== environment" in done.stdout and "torch CUDA build" in done.stdout
+    assert " passed" in (out / "tests.log").read_text()
+    for name in ("hvp", "pinn", "teng", "throughput"):
+        saved = json.loads((out / f"{name}.json").read_text())
+        assert saved["rows"] and saved["quick"] is True, name
+    assert all(r["points_per_s"] > 0 for r in json.loads((out / "throughput.json").read_text())["rows"])

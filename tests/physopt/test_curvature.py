@@ -54,7 +54,18 @@ K = 5
 
 # --------------------------------------------------------------------------- helpers
 def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    """A seeded generator on the default device, where the estimators draw their probes (``--device``)."""
+    return torch.Generator(device=torch.get_default_device()).manual_seed(seed)
+
+
+def randn(*shape: int, seed: int) -> torch.Tensor:
+    """Float64 test data, the same numbers on every device: drawn on the CPU, then moved to the default device."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64, device="cpu").to(torch.get_default_device())
+
+
+def rand(*shape: int, seed: int) -> torch.Tensor:
+    """Like :func:`randn`, uniform on [0, 1)."""
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64, device="cpu").to(torch.get_default_device())
 
 
 def assert_close(actual, expected, tol: float = TOL):
@@ -70,14 +81,14 @@ def assert_close(actual, expected, tol: float = TOL):
 def make_mlp(seed: int = 0, widths=(2, 8, 8, 1)) -> torch.nn.Sequential:
     """A small float64 tanh MLP, initialised from ``seed`` without touching the global RNG."""
     layers = []
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), torch.device("cpu"):  # the same weights on every device: made on the CPU, then moved
         torch.manual_seed(seed)
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             if i:
                 layers.append(torch.nn.Tanh())
             layers.append(torch.nn.Linear(a, b))
-        net = torch.nn.Sequential(*layers).to(F64)
-    return net
+        net = torch.nn.Sequential(*layers)
+    return net.to(device=torch.get_default_device(), dtype=F64)
 
 
 def pinn_residual(fp: FlatParameters, X: torch.Tensor):
@@ -92,9 +103,9 @@ def regression_residual(fp: FlatParameters, X: torch.Tensor, y: torch.Tensor):
 
 def spd_operator(eigenvalues, seed: int):
     """``A = Q diag(d) Q^T`` with a random orthogonal ``Q``; returns ``(A, matvec)``."""
-    d = torch.as_tensor(eigenvalues, dtype=F64)
+    d = torch.as_tensor(eigenvalues, dtype=F64, device=torch.get_default_device())  # SPREAD is made on the CPU at import
     n = d.numel()
-    Q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen(seed), dtype=F64))
+    Q, _ = torch.linalg.qr(randn(n, n, seed=seed))
     A = (Q * d) @ Q.T
     A = 0.5 * (A + A.T)
     return A, lambda V: V @ A  # A symmetric: rows of V @ A are A v
@@ -113,8 +124,8 @@ class Setup:
         self.fp = FlatParameters(self.net)
         self.P = self.fp.size
         # evaluate away from the module's own parameters: the products must use theta, not the module
-        self.theta = self.fp.vector() + 0.1 * torch.randn(self.P, generator=gen(1), dtype=F64)
-        self.X = torch.rand(N_POINTS, 2, generator=gen(2), dtype=F64) * 2 - 1
+        self.theta = self.fp.vector() + 0.1 * randn(self.P, seed=1)
+        self.X = rand(N_POINTS, 2, seed=2) * 2 - 1
         self.y = torch.sin(math.pi * self.X[:, 0]) * self.X[:, 1]
         self.residuals = {
             "pinn": pinn_residual(self.fp, self.X),
@@ -124,8 +135,10 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup() -> Setup:
-    return Setup()
+def setup(request) -> Setup:
+    # a module fixture is built before the per-test default device is set: build it on --device explicitly
+    with torch.device(request.config.getoption("--device")):
+        return Setup()
 
 
 @pytest.fixture(params=["pinn", "regression"])
@@ -163,11 +176,11 @@ def test_flat_parameters_layout_and_round_trip():
 def test_flat_parameters_call_matches_module_and_leaves_it_unchanged():
     net = make_mlp(4)
     fp = FlatParameters(net)
-    x = torch.randn(7, 2, generator=gen(5), dtype=F64)
+    x = randn(7, 2, seed=5)
     v = fp.vector()
     assert_close(fp.call(v, x), net(x))
 
-    other = v + 0.3 * torch.randn(fp.size, generator=gen(6), dtype=F64)
+    other = v + 0.3 * randn(fp.size, seed=6)
     out = fp.call(other, x)
     assert torch.equal(fp.vector(), v)  # call does not modify the module
     assert all(isinstance(p, torch.nn.Parameter) for p in net.parameters())
@@ -184,9 +197,9 @@ def test_flat_parameters_call_matches_module_and_leaves_it_unchanged():
 def test_flat_parameters_assign_and_add():
     net = make_mlp(7)
     fp = FlatParameters(net)
-    x = torch.randn(5, 2, generator=gen(8), dtype=F64)
+    x = randn(5, 2, seed=8)
     v0 = fp.vector()
-    new = torch.randn(fp.size, generator=gen(9), dtype=F64)
+    new = randn(fp.size, seed=9)
 
     fp.assign(new)
     assert torch.equal(fp.vector(), new)
@@ -194,7 +207,7 @@ def test_flat_parameters_assign_and_add():
     assert all(isinstance(p, torch.nn.Parameter) and p.requires_grad for p in net.parameters())
     assert not net[0].weight.grad_fn
 
-    delta = torch.randn(fp.size, generator=gen(10), dtype=F64)
+    delta = randn(fp.size, seed=10)
     fp.add_(delta)
     assert_close(fp.vector(), new + delta)
     fp.add_(delta, alpha=-2.5)
@@ -210,7 +223,7 @@ def test_flat_parameters_skips_frozen_parameters_and_keeps_buffers():
     fp = FlatParameters(net)
     assert fp.names == ["2.weight", "2.bias", "4.weight", "4.bias"]
     assert fp.size == 8 * 8 + 8 + 8 + 1
-    x = torch.randn(4, 2, generator=gen(12), dtype=F64)
+    x = randn(4, 2, seed=12)
     assert_close(fp.call(fp.vector(), x), net(x))
     assert "shift" not in fp.unflatten(fp.vector())
 
@@ -222,7 +235,7 @@ def test_flat_parameters_shared_parameter_object():
     net = torch.nn.Sequential(a, torch.nn.Tanh(), b)
     fp = FlatParameters(net)
     assert fp.names == ["0.weight", "0.bias", "2.bias"]
-    x = torch.randn(4, 3, generator=gen(13), dtype=F64)
+    x = randn(4, 3, seed=13)
     theta = fp.vector() + 0.2
     out = fp.call(theta, x)
     assert all(isinstance(p, torch.nn.Parameter) for p in net.parameters())
@@ -241,7 +254,7 @@ def test_flat_parameters_call_does_not_modify_module_with_reused_submodule():
     lin = torch.nn.Linear(3, 3).to(F64)
     net = torch.nn.Sequential(lin, torch.nn.Tanh(), lin)
     fp = FlatParameters(net)
-    x = torch.randn(4, 3, generator=gen(14), dtype=F64)
+    x = randn(4, 3, seed=14)
     v = fp.vector()
     fp.call(v + 0.1, x)
     assert all(isinstance(p, torch.nn.Parameter) for p in net.parameters())
@@ -303,7 +316,7 @@ def test_per_point_jacobian_rows(setup):
 # --------------------------------------------------------------------------- 3. J v, J^T u
 def test_jacobian_vector_product(setup, case):
     residual, J = case
-    V = torch.randn(K, setup.P, generator=gen(20), dtype=F64)
+    V = randn(K, setup.P, seed=20)
     single = jacobian_vector_product(residual, setup.theta, V[0])
     assert single.shape == (N_POINTS,)
     assert_close(single, J @ V[0])
@@ -315,7 +328,7 @@ def test_jacobian_vector_product(setup, case):
 
 def test_vector_jacobian_product(setup, case):
     residual, J = case
-    U = torch.randn(K, N_POINTS, generator=gen(21), dtype=F64)
+    U = randn(K, N_POINTS, seed=21)
     single = vector_jacobian_product(residual, setup.theta, U[0])
     assert single.shape == (setup.P,)
     assert_close(single, J.T @ U[0])
@@ -327,8 +340,8 @@ def test_vector_jacobian_product(setup, case):
 
 def test_products_are_adjoint(setup, case):
     residual, _ = case
-    v = torch.randn(setup.P, generator=gen(22), dtype=F64)
-    u = torch.randn(N_POINTS, generator=gen(23), dtype=F64)
+    v = randn(setup.P, seed=22)
+    u = randn(N_POINTS, seed=23)
     lhs = u @ jacobian_vector_product(residual, setup.theta, v)
     rhs = vector_jacobian_product(residual, setup.theta, u) @ v
     assert abs(float(lhs - rhs)) <= TOL * max(1.0, abs(float(lhs)))
@@ -338,7 +351,7 @@ def test_products_are_adjoint(setup, case):
 def test_gram_vector_product(setup, case):
     residual, J = case
     G = J.T @ J
-    V = torch.randn(K, setup.P, generator=gen(24), dtype=F64)
+    V = randn(K, setup.P, seed=24)
     single = gram_vector_product(residual, setup.theta, V[0])
     assert single.shape == (setup.P,)
     assert_close(single, G @ V[0])
@@ -360,7 +373,7 @@ def test_hessian_vector_product(setup, case, loss_name):
     loss = lambda th: LOSSES[loss_name](residual(th))  # noqa: E731
     H = dense_hessian(loss, setup.theta)
     assert float(H.abs().max()) > 1e-3
-    V = torch.randn(K, setup.P, generator=gen(25), dtype=F64)
+    V = randn(K, setup.P, seed=25)
     single = hessian_vector_product(loss, setup.theta, V[0])
     assert single.shape == (setup.P,)
     assert_close(single, H @ V[0])
@@ -392,7 +405,7 @@ def test_gram_and_kernel_matrices(setup, case):
 @pytest.mark.parametrize("shape", [(40, 7), (7, 40), (12, 12)])
 def test_gram_and_kernel_matrices_in_every_memory_layout(dtype, shape):
     """Tall CPU matrices take BLAS syrk (one triangle, mirrored): same values as the matmul, exactly symmetric."""
-    J = torch.randn(*shape, generator=gen(31), dtype=F64).to(dtype)
+    J = randn(*shape, seed=31).to(dtype)
     tol = 1e-12 if dtype == F64 else 1e-4
     for M in (J, J.T.contiguous().T, J[:, ::2], J[::2]):  # C order, Fortran order, strided (the matmul fallback)
         G, Kmat = gram_matrix(M), kernel_matrix(M)
@@ -400,7 +413,10 @@ def test_gram_and_kernel_matrices_in_every_memory_layout(dtype, shape):
         assert torch.allclose(G, M.T @ M, atol=tol * float(G.abs().max()), rtol=0)
         assert torch.allclose(Kmat, M @ M.T, atol=tol * float(Kmat.abs().max()), rtol=0)
     tall = J if shape[0] >= shape[1] else J.T
-    assert _symmetric_product(tall) is not None and _symmetric_product(tall.T.contiguous().T) is not None
+    if J.device.type == "cpu":
+        assert _symmetric_product(tall) is not None and _symmetric_product(tall.T.contiguous().T) is not None
+    else:  # syrk is the CPU path: elsewhere the symmetrized matmul above
+        assert _symmetric_product(tall) is None
 
 
 def test_gauss_newton_relation_nonlinear(setup, case):
@@ -415,7 +431,7 @@ def test_gauss_newton_relation_nonlinear(setup, case):
     # the residual-curvature term is genuinely there for these nonlinear residuals
     assert float((H - G).abs().max()) > 1e-3 * float(H.abs().max())
     # and the matrix-free products agree with the same split
-    V = torch.randn(3, setup.P, generator=gen(26), dtype=F64)
+    V = randn(3, setup.P, seed=26)
     hv = hessian_vector_product(lambda th: 0.5 * (residual(th) ** 2).sum(), theta, V)
     gv = gram_vector_product(residual, theta, V)
     assert_close(hv, gv + V @ C)
@@ -430,12 +446,12 @@ def test_gauss_newton_exact_for_linear_in_parameters_residual(setup, kind):
     fp = FlatParameters(net)
     assert fp.names == ["4.weight", "4.bias"]
     residual = pinn_residual(fp, setup.X) if kind == "pinn" else regression_residual(fp, setup.X, setup.y)
-    theta = fp.vector() + 0.5 * torch.randn(fp.size, generator=gen(27), dtype=F64)
+    theta = fp.vector() + 0.5 * randn(fp.size, seed=27)
     H = dense_hessian(lambda th: 0.5 * (residual(th) ** 2).sum(), theta)
     J = residual_jacobian(residual, theta)
     assert float(J.abs().max()) > 1e-2
     assert_close(H, gram_matrix(J))
-    V = torch.randn(K, fp.size, generator=gen(28), dtype=F64)
+    V = randn(K, fp.size, seed=28)
     assert_close(hessian_vector_product(lambda th: 0.5 * (residual(th) ** 2).sum(), theta, V),
                  gram_vector_product(residual, theta, V))
 
@@ -647,7 +663,7 @@ def test_lanczos_eigenvalues_exact_and_truncated():
 
 
 def test_lanczos_early_termination_low_rank():
-    B = torch.randn(20, 3, generator=gen(65), dtype=F64)
+    B = randn(20, 3, seed=65)
     A = B @ B.T  # rank 3, dim 20
     nonzero = torch.linalg.eigvalsh(A)[-3:]
     alpha, beta, Q = lanczos(lambda V: V @ A, 20, steps=20, generator=gen(66))

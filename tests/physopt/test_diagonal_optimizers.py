@@ -15,6 +15,8 @@ from physopt.optim import LeastSquaresObjective
 from physopt.optim._adahessian import AdaHessian, hessian_diagonal_estimate
 from physopt.optim._sophia import Sophia
 
+from seeded import rand, randn
+
 OPTIMIZERS = [AdaHessian, Sophia]
 
 
@@ -55,9 +57,9 @@ def quadratic(n=6, seed=0):
     :math:`\|R\theta - c\|^2 = 2(\tfrac12\theta^\top A\theta - b^\top\theta) + \|c\|^2`: same minimiser :math:`A^{-1}b`.
     """
     g = torch.Generator().manual_seed(seed)
-    M = torch.randn(n, n, generator=g, dtype=torch.float64) * 0.3
+    M = randn(n, n, generator=g, dtype=torch.float64) * 0.3
     A = (M + M.T) / 2 + torch.diag(torch.linspace(2.0, 5.0, n, dtype=torch.float64))
-    b = torch.randn(n, generator=g, dtype=torch.float64)
+    b = randn(n, generator=g, dtype=torch.float64)
     off = (A - torch.diag(A.diagonal())).abs().sum(1)
     assert bool((A.diagonal() > off).all())  # so every one-probe Hutchinson estimate of diag(2A) is positive
     R = torch.linalg.cholesky(A).T
@@ -105,7 +107,7 @@ def test_hutchinson_diagonal_is_exact_for_a_diagonal_hessian():
     H = torch.func.hessian(obj.loss)(theta)
     assert torch.equal(H, torch.diag(H.diagonal()))
     for seed in range(5):
-        estimate = hessian_diagonal_estimate(obj.loss, theta, 1, torch.Generator().manual_seed(seed))
+        estimate = hessian_diagonal_estimate(obj.loss, theta, 1, torch.Generator(theta.device).manual_seed(seed))
         assert torch.allclose(estimate, H.diagonal(), rtol=1e-13, atol=1e-13)
     # what the optimizers store after their first step (Sophia has no bias correction: h = (1 - beta2) diag)
     ada = AdaHessian(module.parameters(), obj)
@@ -277,10 +279,10 @@ def test_same_seed_same_trajectory_different_seed_different(cls, kw):
 def logistic_problem():
     g = torch.Generator().manual_seed(3)
     n, d = 200, 5
-    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    X = randn(n, d, generator=g, dtype=torch.float64)
     X[:, 0] = 1.0  # intercept
     w_true = torch.tensor([0.3, 1.0, -2.0, 0.5, 1.5], dtype=torch.float64)
-    y = torch.where(torch.rand(n, generator=g, dtype=torch.float64) < torch.sigmoid(X @ w_true), 1.0, -1.0).double()
+    y = torch.where(rand(n, generator=g, dtype=torch.float64) < torch.sigmoid(X @ w_true), 1.0, -1.0).double()
     lam = 1e-2
 
     def loss(theta):

@@ -6,6 +6,8 @@ import pytest
 from physopt import delaunay_mesh, structured_mesh
 from physopt.mesh import boundary_facets, boundary_facets_reference, boundary_nodes, facet_normals
 
+pytestmark = pytest.mark.cpu_only(reason="Numba boundary kernels on NumPy arrays, checked against NumPy references")
+
 
 def _canonical(facets):
     return np.unique(np.sort(facets, axis=1), axis=0)

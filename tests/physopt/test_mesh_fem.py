@@ -1,9 +1,12 @@
 """P1 finite elements (reference solutions): second-order L2 convergence on a manufactured solution."""
 
 import numpy as np
+import pytest
 
 from physopt import structured_mesh
 from physopt.mesh import boundary_nodes, l2_error, p1_poisson
+
+pytestmark = pytest.mark.cpu_only(reason="NumPy/SciPy P1 finite elements on Numba-built meshes: no tensors")
 
 
 def test_p1_poisson_converges_at_second_order_and_keeps_dirichlet_values():

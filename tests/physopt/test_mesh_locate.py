@@ -13,6 +13,8 @@ from physopt.mesh import (
     locate_reference,
 )
 
+pytestmark = pytest.mark.cpu_only(reason="Numba point location on NumPy arrays, checked against NumPy references")
+
 
 def _meshes():
     rng = np.random.default_rng(0)

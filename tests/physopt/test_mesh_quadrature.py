@@ -20,6 +20,8 @@ from physopt.mesh import (
     simplex_quadrature,
 )
 
+pytestmark = pytest.mark.cpu_only(reason="Numba quadrature kernels on NumPy arrays, checked against NumPy references")
+
 RULES = [(1, d) for d in range(0, 10)] + [(2, d) for d in (1, 2, 3, 4, 5)] + [(3, d) for d in (1, 2, 3)]
 
 

@@ -6,6 +6,8 @@ import pytest
 import physopt
 from physopt.mesh import cell_measures, structured_cells, structured_mesh, structured_mesh_reference, structured_points
 
+pytestmark = pytest.mark.cpu_only(reason="Numba mesh kernels on NumPy arrays, checked against NumPy references")
+
 BOXES = [
     ([0.0], [2.0], [11]),
     ([-1.0], [3.0], 2),

@@ -9,6 +9,7 @@ from physopt._nn import ACTIVATIONS, MLP
 from physopt.curvature import FlatParameters, MLPStructure, kronecker_factors, layer_jacobians
 from physopt.optim import kronecker_sum_solve
 
+from seeded import randn
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -70,7 +71,7 @@ def test_structure_refuses_networks_that_are_not_mlps():
 
 
 def _spd(n, generator):
-    M = torch.randn(n, n, generator=generator, dtype=torch.float64)
+    M = randn(n, n, generator=generator, dtype=torch.float64)
     return M @ M.T + 0.1 * torch.eye(n, dtype=torch.float64)
 
 
@@ -78,7 +79,7 @@ def _spd(n, generator):
 def test_kronecker_sum_solve_matches_the_dense_solve(pairs):
     gen = torch.Generator().manual_seed(2)
     factors = [(_spd(4, gen), _spd(3, gen)) for _ in range(pairs)]
-    V = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    V = randn(3, 4, generator=gen, dtype=torch.float64)
     dense = sum(torch.kron(B, A) for A, B in factors)
     expected = torch.linalg.solve(dense, V.reshape(-1)).reshape(3, 4)
     ours = kronecker_sum_solve(factors, V, damping=1e-24)

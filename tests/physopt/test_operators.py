@@ -28,6 +28,8 @@ from physopt import (
     time_derivative,
 )
 
+from seeded import rand, randn
+
 F64 = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-10)
 
@@ -49,8 +51,8 @@ class MLP:
         sizes = [n_in] + [width] * depth + [m]
         self.params = []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            w = torch.randn(b, a, generator=g, dtype=F64) / math.sqrt(a)
-            bias = 0.5 * torch.randn(b, generator=g, dtype=F64)
+            w = randn(b, a, generator=g, dtype=F64) / math.sqrt(a)
+            bias = 0.5 * randn(b, generator=g, dtype=F64)
             self.params += [w.requires_grad_(), bias.requires_grad_()]
 
     def __call__(self, x):
@@ -63,7 +65,7 @@ class MLP:
 
 def point(n, seed=0):
     g = torch.Generator().manual_seed(123 + seed)
-    return torch.randn(n, generator=g, dtype=F64)
+    return randn(n, generator=g, dtype=F64)
 
 
 def close(actual, expected):
@@ -433,7 +435,7 @@ def _operator_cases():
 @pytest.mark.parametrize("make, out", _operator_cases())
 def test_vmap_over_points_equals_loop(make, out):
     u = MLP(3, out)
-    xs = torch.randn(5, 3, generator=torch.Generator().manual_seed(5), dtype=F64)
+    xs = randn(5, 3, generator=torch.Generator().manual_seed(5), dtype=F64)
     op = make(u)
     batched = vmap(op)(xs)
     looped = torch.stack([op(x) for x in xs])
@@ -443,7 +445,7 @@ def test_vmap_over_points_equals_loop(make, out):
 
 def test_vmap_inside_a_layout():
     u = MLP(3, ())
-    xs = torch.randn(4, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
+    xs = randn(4, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
     with coordinate_layout(2, has_time=True):
         batched = vmap(lambda x: time_derivative(u)(x) - laplacian(u)(x))(xs)
     expected = torch.stack([ref_jacobian(u, x)[2] - ref_hessian(u, x)[:2, :2].trace() for x in xs])
@@ -466,7 +468,7 @@ def _double_backward_param_grads(u, xs, loss_of):
 
 def test_parameter_gradient_of_squared_laplacian_matches_double_backward():
     u = MLP(2, (), width=6)
-    xs = torch.rand(16, 2, generator=torch.Generator().manual_seed(7), dtype=F64)
+    xs = rand(16, 2, generator=torch.Generator().manual_seed(7), dtype=F64)
     loss = (vmap(laplacian(u))(xs) ** 2).sum()
     got = torch.autograd.grad(loss, u.params, materialize_grads=True)
     expected = _double_backward_param_grads(u, xs, lambda y, g, d2: (d2.sum(-1) ** 2).sum())
@@ -479,7 +481,7 @@ def test_parameter_gradient_of_squared_laplacian_matches_double_backward():
 
 def test_parameter_gradient_of_heat_residual_in_layout_matches_double_backward():
     u = MLP(2, (), width=6, seed=1)
-    xs = torch.rand(16, 2, generator=torch.Generator().manual_seed(8), dtype=F64)
+    xs = rand(16, 2, generator=torch.Generator().manual_seed(8), dtype=F64)
     with coordinate_layout(1, has_time=True):
         res = vmap(lambda x: time_derivative(u)(x) - 0.3 * laplacian(u)(x) + u(x) * grad(u)(x)[0])(xs)
     got = torch.autograd.grad((res**2).mean(), u.params, materialize_grads=True)
@@ -492,7 +494,7 @@ def test_parameter_gradient_of_heat_residual_in_layout_matches_double_backward()
 
 def test_backward_through_vmapped_operator_populates_parameter_grads():
     u = MLP(2, (2,), width=5, seed=2)
-    xs = torch.rand(8, 2, generator=torch.Generator().manual_seed(9), dtype=F64)
+    xs = rand(8, 2, generator=torch.Generator().manual_seed(9), dtype=F64)
     (vmap(divergence(u))(xs) ** 2).sum().backward()
     # every parameter but the output bias (which no derivative sees) gets a nonzero gradient
     assert u.params[-1].grad is None
@@ -599,3 +601,15 @@ def test_operators_use_the_current_mode_and_the_mode_is_restored():
         with physopt.derivative_mode(mode):
             raise KeyError("inside")
     assert physopt.current_derivative_mode() is not mode
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_derivatives_keep_the_dtype_of_the_point(dtype):
+    # forward AD promoted the tangent of torch.pi * x[0] (a Python float times a 0-d tensor) to float64,
+    # which broke float32 PINNs with an initial condition like sin(pi x) under lm (cholesky_solve of mixed dtypes)
+    def u(x):
+        return torch.sin(torch.pi * x[0]) * torch.exp(-x[1])
+
+    x = torch.tensor([0.3, 0.2], dtype=dtype)
+    for op in (partial(u, 0), partial(u, 1, 1), time_derivative(u), laplacian(u), grad(u)):
+        assert op(x).dtype == dtype

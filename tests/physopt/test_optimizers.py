@@ -3,16 +3,17 @@
 import copy
 
 import pytest
+import seeded
 import torch
 
-from physopt import LBFGS, OPTIMIZERS, Adam, ConfigurationError, parse_schedule
+from physopt import LBFGS, OPTIMIZERS, Adam, ConfigurationError, StallRule, parse_schedule
 
 
 def quadratic(seed=0, n=6):
     g = torch.Generator().manual_seed(seed)
-    a = torch.randn(n, n, generator=g, dtype=torch.float64)
+    a = seeded.randn(n, n, generator=g, dtype=torch.float64)
     A = a @ a.T + n * torch.eye(n, dtype=torch.float64)
-    b = torch.randn(n, generator=g, dtype=torch.float64)
+    b = seeded.randn(n, generator=g, dtype=torch.float64)
     x_star = torch.linalg.solve(A, b)
     return A, b, x_star
 
@@ -84,6 +85,7 @@ def test_adam_state_roundtrip():
 def test_parse_schedule():
     assert parse_schedule("adam", 10) == [("adam", 10)]
     assert parse_schedule("adam+lbfgs", 11) == [("adam", 6), ("lbfgs", 5)]
+    assert parse_schedule("adam+lm", 2000) == [("adam", 500), ("lm", 1500)]
     assert parse_schedule("adam:20, lbfgs:5", 0) == [("adam", 20), ("lbfgs", 5)]
     with pytest.raises(ConfigurationError, match="unknown optimizer 'sgd'"):
         parse_schedule("sgd", 10)
@@ -97,3 +99,63 @@ def test_adam_rejects_bad_learning_rate():
     x = torch.zeros(2, requires_grad=True)
     with pytest.raises(ConfigurationError, match="learning rate"):
         Adam([x], lr=0.0)
+
+
+def test_stall_rule_stops_once_the_loss_falls_less_than_rtol_over_the_window():
+    rule = StallRule(rtol=0.25, window=3)
+    losses = [8.0, 4.0, 2.0, 1.0, 0.9, 0.8, 0.75]  # halves, then 1.0 -> 0.75 over the last 3 steps: exactly 25%
+    reasons = [rule.update("lm", loss) for loss in losses]
+    assert reasons[:-1] == [None] * 6
+    assert reasons[-1].startswith("lm: loss fell by less than 25% over the last 3 steps (1.000e+00 -> 7.500e-01")
+
+
+def test_stall_rule_judges_the_best_loss_and_restarts_per_phase():
+    rule = StallRule(rtol=0.5, window=2)
+    # a rejected step repeats or raises the loss: the best so far counts, so a spike neither stops nor hides a stall
+    assert [rule.update("engd", x) for x in (1.0, 5.0, 0.4)] == [None, None, None]
+    assert rule.update("engd", 0.3) is None  # best two steps ago 1.0 (the spike to 5.0 does not count), now 0.3
+    assert rule.update("engd", 0.3) is not None  # best 0.4 -> 0.3 over two steps: 25% < 50%
+    rule.restart()
+    assert [rule.update("lm", x) for x in (1.0, 1.0)] == [None, None]  # a new phase needs a full window first
+    assert StallRule(0.5, 0).update("lm", 1.0) is None  # window 0: never stops
+    for rtol, window in ((1.0, 5), (-0.1, 5), (0.1, -1)):
+        with pytest.raises(ConfigurationError, match="stall_"):
+            StallRule(rtol, window)
+
+
+def test_a_stalled_second_order_phase_ends_and_the_next_phase_runs(monkeypatch):
+    from physopt import AbstractOptimizer
+    from solvers import TrainingState, train
+
+    class Creep(AbstractOptimizer):
+        """Shrinks the parameter by 0.1% a step: progress, but too slow to be worth the steps."""
+
+        name = "creep"
+        second_order = True
+
+        def step(self, closure):
+            loss = float(closure().detach())
+            with torch.no_grad():
+                self.params[0].mul_(0.999)
+            return loss
+
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+    monkeypatch.setitem(OPTIMIZERS, "creep", Creep)
+    model = torch.nn.Linear(1, 1, bias=False).double()
+    torch.nn.init.constant_(model.weight, 1.0)
+
+    def loss_fn():
+        loss = (model.weight**2).sum()
+        return loss, {"w": loss}
+
+    state = train(TrainingState(model, [("creep", 500), ("adam", 5)]), loss_fn, lambda name, n: {},
+                  stall=StallRule(0.05, 20))
+    # the loss falls 0.2% a step, 3.9% over 20 steps < 5%: the phase ends after its first full window
+    assert state.notes == [state.notes[0]] and state.notes[0].startswith("creep: loss fell by less than 5% over the last 20 steps")
+    assert state.step == 21 + 5  # then adam (first-order: never stopped by the rule) runs its 5 steps
+    assert state.stop_reason.endswith("finished the schedule after 26 steps")

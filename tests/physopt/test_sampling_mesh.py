@@ -12,6 +12,8 @@ from scipy.stats import qmc
 
 from physopt import SAMPLING_METHODS, Mesh, delaunay_mesh, structured_mesh, unit_cube_samples
 
+pytestmark = pytest.mark.cpu_only(reason="NumPy/SciPy sampling and mesh construction: no tensors")
+
 
 # --------------------------------------------------------------------------- sampling
 def test_sampling_methods_are_listed():

@@ -19,6 +19,8 @@ from physopt.optim import (
     steihaug_cg,
 )
 
+from seeded import randint, randn
+
 
 class Params(torch.nn.Module):
     def __init__(self, values):
@@ -45,8 +47,8 @@ def run(opt_cls, module, obj, steps, **kw):
 @pytest.mark.parametrize("opt_cls", [ENGD, LevenbergMarquardt])
 def test_linear_least_squares_reaches_the_known_optimum(opt_cls, solver):
     g = torch.Generator().manual_seed(0)
-    A = torch.randn(30, 5, generator=g, dtype=torch.float64)
-    b = torch.randn(30, generator=g, dtype=torch.float64)
+    A = randn(30, 5, generator=g, dtype=torch.float64)
+    b = randn(30, generator=g, dtype=torch.float64)
     x_star = torch.linalg.lstsq(A, b).solution
     module = Params([0.0] * 5)
     obj = objective_for(module, lambda th: A @ th - b)
@@ -57,8 +59,8 @@ def test_linear_least_squares_reaches_the_known_optimum(opt_cls, solver):
 @pytest.mark.parametrize("opt_cls", [NewtonCG, LazyNewton])
 def test_hessian_based_methods_reach_the_linear_least_squares_optimum(opt_cls):
     g = torch.Generator().manual_seed(0)
-    A = torch.randn(30, 5, generator=g, dtype=torch.float64)
-    b = torch.randn(30, generator=g, dtype=torch.float64)
+    A = randn(30, 5, generator=g, dtype=torch.float64)
+    b = randn(30, generator=g, dtype=torch.float64)
     x_star = torch.linalg.lstsq(A, b).solution
     module = Params([0.0] * 5)
     obj = objective_for(module, lambda th: A @ th - b)
@@ -95,9 +97,9 @@ def test_grid_line_search_returns_zero_when_every_trial_rises():
 
 def test_conjugate_gradient_solves_spd_systems():
     g = torch.Generator().manual_seed(1)
-    M = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    M = randn(20, 20, generator=g, dtype=torch.float64)
     A = M @ M.T + 20 * torch.eye(20, dtype=torch.float64)
-    b = torch.randn(20, generator=g, dtype=torch.float64)
+    b = randn(20, generator=g, dtype=torch.float64)
     x, k = conjugate_gradient(lambda v: A @ v, b, iterations=100, rtol=1e-12)
     assert torch.allclose(A @ x, b, atol=1e-9) and k <= 20
 
@@ -175,8 +177,8 @@ def test_multiadam_minimises_a_convex_problem():
     from physopt.optim import MultiAdam
 
     g = torch.Generator().manual_seed(3)
-    A = torch.randn(12, 4, generator=g, dtype=torch.float64)
-    x_star = torch.randn(4, generator=g, dtype=torch.float64)
+    A = randn(12, 4, generator=g, dtype=torch.float64)
+    x_star = randn(4, generator=g, dtype=torch.float64)
     b = A @ x_star  # consistent: every group has its optimum at x_star (as PDE and boundary terms do at the solution)
     module = Params([0.0] * 4)
 
@@ -207,8 +209,8 @@ def _linear_layer_problem():
 
     gen = torch.Generator().manual_seed(3)
     layer = torch.nn.Linear(3, 2).double()
-    x = torch.randn(40, 3, generator=gen, dtype=torch.float64)
-    y = torch.randn(40, 2, generator=gen, dtype=torch.float64)
+    x = randn(40, 3, generator=gen, dtype=torch.float64)
+    y = randn(40, 2, generator=gen, dtype=torch.float64)
     flat = FlatParameters(layer)
 
     def residual(theta):
@@ -255,8 +257,8 @@ def test_kfac_needs_kronecker_factors_and_saves_its_state():
 def test_engd_pinv_direction_is_the_pseudo_inverse_step(n_residuals, n_params):
     """Tall J: thin SVD; wide J (4N <= P): the kernel form J^T (JJ^T)^+. Both -J^+ r."""
     gen = torch.Generator().manual_seed(4)
-    A = torch.randn(n_residuals, n_params, generator=gen, dtype=torch.float64)
-    b = torch.randn(n_residuals, generator=gen, dtype=torch.float64)
+    A = randn(n_residuals, n_params, generator=gen, dtype=torch.float64)
+    b = randn(n_residuals, generator=gen, dtype=torch.float64)
     module = Params([0.0] * n_params)
     obj = objective_for(module, lambda th: A @ th - b)
     opt = ENGD(module.parameters(), obj, solver="pinv", rcond=1e-8)
@@ -267,8 +269,8 @@ def test_engd_pinv_direction_is_the_pseudo_inverse_step(n_residuals, n_params):
 
 def test_engd_pinv_reaches_the_least_squares_optimum_and_loosens_its_cutoff_on_rejection():
     gen = torch.Generator().manual_seed(5)
-    A = torch.randint(-5, 6, (30, 6), generator=gen).to(torch.float64)
-    optimum = torch.randint(-3, 4, (6,), generator=gen).to(torch.float64)
+    A = randint(-5, 6, (30, 6), generator=gen).to(torch.float64)
+    optimum = randint(-3, 4, (6,), generator=gen).to(torch.float64)
     b = A @ optimum  # integers: the residual is exactly zero at the optimum
     module = Params([0.0] * 6)
     obj = objective_for(module, lambda th: A @ th - b)
@@ -288,10 +290,10 @@ def test_engd_pinv_reaches_the_least_squares_optimum_and_loosens_its_cutoff_on_r
 def test_lm_geodesic_acceleration_is_the_second_order_correction():
     """Quadratic residual r_i = a_i·θ + ½ θᵀB_iθ - c_i: the finite difference gives r_vv = [δᵀB_iδ] exactly."""
     gen = torch.Generator().manual_seed(6)
-    A = torch.randn(8, 3, generator=gen, dtype=torch.float64)
-    B = torch.randn(8, 3, 3, generator=gen, dtype=torch.float64)
+    A = randn(8, 3, generator=gen, dtype=torch.float64)
+    B = randn(8, 3, 3, generator=gen, dtype=torch.float64)
     B = B + B.transpose(1, 2)
-    c = torch.randn(8, generator=gen, dtype=torch.float64)
+    c = randn(8, generator=gen, dtype=torch.float64)
 
     def residual(th):
         return A @ th + 0.5 * torch.einsum("i,kij,j->k", th, B, th) - c
@@ -319,8 +321,8 @@ def test_dense_directions_reuse_one_factorisation_for_a_second_right_hand_side(s
     with one Jacobian and one Cholesky factor."""
     gen = torch.Generator().manual_seed(8)
     n = 12 if solver == "gram" else 2
-    A = torch.randn(n, 4, generator=gen, dtype=torch.float64)
-    c = torch.randn(n, generator=gen, dtype=torch.float64)
+    A = randn(n, 4, generator=gen, dtype=torch.float64)
+    c = randn(n, generator=gen, dtype=torch.float64)
 
     def residual(th):
         return A @ torch.sin(th) - c
@@ -329,7 +331,7 @@ def test_dense_directions_reuse_one_factorisation_for_a_second_right_hand_side(s
     obj = objective_for(module, residual)
     opt = ENGD(module.parameters(), obj, solver=solver, damping=1e-3)
     theta = obj.flat.vector()
-    r, v = residual(theta), torch.randn(n, generator=gen, dtype=torch.float64)
+    r, v = residual(theta), randn(n, generator=gen, dtype=torch.float64)
     J = torch.autograd.functional.jacobian(residual, theta)
     calls = []
     obj.jacobian = lambda th, f=obj.jacobian: calls.append(1) or f(th)
@@ -345,7 +347,7 @@ def test_dense_directions_reuse_one_factorisation_for_a_second_right_hand_side(s
 def test_damped_solver_falls_back_to_the_eigendecomposition_where_cholesky_fails():
     from physopt.optim._engd import _DampedSolver
 
-    Q = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(9), dtype=torch.float64))[0]
+    Q = torch.linalg.qr(randn(5, 5, generator=torch.Generator().manual_seed(9), dtype=torch.float64))[0]
     e = torch.tensor([-1e-12, 0.0, 1e-3, 1.0, 2.0], dtype=torch.float64)  # round-off made G slightly indefinite
     solve, b = _DampedSolver(Q @ torch.diag(e) @ Q.T), torch.arange(1.0, 6.0, dtype=torch.float64)
     x = solve(b, 1e-14)

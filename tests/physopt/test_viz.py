@@ -21,6 +21,8 @@ from physopt import ConfigurationError, FieldSet, structured_mesh, write_field_s
 from physopt._fields import read_frames
 from physopt.viz import PLOT_KINDS, _field_plotter, loss_figure, plot_loss, render_field, render_run
 
+pytestmark = pytest.mark.cpu_only(reason="results I/O and pictures: NumPy, meshio, matplotlib and PyVista, no tensors")
+
 
 def _series(tmp_path, dim=2, times=(0.0, 0.25, 0.5, 0.75, 1.0), n=21):
     """u = exp(-t) prod sin(pi x_i) on the unit box, with a reference and the error, at ``times``."""
@@ -63,6 +65,7 @@ def test_xdmf_is_written_into_the_run_directory_not_the_working_directory(tmp_pa
     assert (tmp_path / "run" / "solution.h5").is_file() and not list(elsewhere.iterdir())
 
 
+@pytest.mark.pyvista
 def test_run_pictures_of_a_2d_time_series(tmp_path):
     _series(tmp_path)
     written = render_run(tmp_path)
@@ -74,6 +77,7 @@ def test_run_pictures_of_a_2d_time_series(tmp_path):
     assert np.abs(frames[0] - frames[-1]).mean() > 1.0, "the animation's frames do not change"
 
 
+@pytest.mark.pyvista
 def test_run_pictures_of_a_3d_field_slices_and_iso_surfaces(tmp_path):
     mesh = structured_mesh([0, 0, 0], [1, 1, 1], 15)
     u = np.prod(np.sin(np.pi * mesh.points), axis=1)
@@ -86,6 +90,7 @@ def test_run_pictures_of_a_3d_field_slices_and_iso_surfaces(tmp_path):
     assert np.abs(slices - iso).mean() > 1.0  # two different pictures
 
 
+@pytest.mark.pyvista
 def test_vector_field_is_drawn_as_arrows_over_its_magnitude(tmp_path):
     mesh = structured_mesh([-1, -1], [1, 1], 25)
     x, y = mesh.points.T
@@ -114,6 +119,7 @@ def test_run_pictures_of_a_1d_field_and_the_loss_curve(tmp_path):
         assert_real_image(path, min_colours=10)
 
 
+@pytest.mark.pyvista
 def test_time_and_field_choices(tmp_path):
     _series(tmp_path)
     (first,) = render_run(tmp_path, time=0.0, kind="solution", out=tmp_path / "t0")
@@ -281,6 +287,7 @@ def _share_of_colour_map_pixels(png, cmap: str) -> float:
     return float(np.mean(nearest < 12))
 
 
+@pytest.mark.pyvista
 @pytest.mark.parametrize("cmap", ["viridis", "coolwarm"])
 def test_slices_are_unlit_so_their_colours_are_the_colour_bars(tmp_path, cmap):
     grid = _cube_field()
@@ -294,6 +301,7 @@ def test_slices_are_unlit_so_their_colours_are_the_colour_bars(tmp_path, cmap):
     assert _share_of_colour_map_pixels(png, cmap) > 0.97
 
 
+@pytest.mark.pyvista
 def test_2d_surfaces_are_unlit_too(tmp_path):
     mesh = structured_mesh([0, 0], [1, 1], 31)
     grid = _pyvista_grid(mesh)
@@ -302,6 +310,7 @@ def test_2d_surfaces_are_unlit_too(tmp_path):
     assert _share_of_colour_map_pixels(png, "viridis") > 0.9  # the black contour lines blend into some pixels
 
 
+@pytest.mark.pyvista
 def test_iso_surfaces_are_translucent_and_each_value_is_labelled(tmp_path):
     grid = _cube_field()
     plotter = _field_plotter(grid, "u", "iso", ("x", "y", "z"), style="iso")
@@ -328,6 +337,7 @@ def test_iso_surfaces_are_translucent_and_each_value_is_labelled(tmp_path):
     assert_real_image(png)
 
 
+@pytest.mark.pyvista
 @pytest.mark.parametrize("title", ["error_u (solution − reference)", "u"])
 def test_colour_bar_title_is_neither_clipped_nor_on_a_tick_label(tmp_path, title):
     grid = _cube_field()

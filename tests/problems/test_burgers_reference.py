@@ -9,6 +9,8 @@ import pytest
 
 from problems import cole_hopf_burgers
 
+pytestmark = pytest.mark.cpu_only(reason="the Cole-Hopf reference is NumPy/SciPy quadrature: no tensors")
+
 NU = 0.01 / math.pi  # the benchmark's viscosity
 
 

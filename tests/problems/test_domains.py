@@ -15,7 +15,7 @@ F64 = torch.float64
 
 
 def boundary_factor(domain, points):
-    return vmap(domain.boundary_factor)(torch.as_tensor(points, dtype=F64)).numpy()
+    return vmap(domain.boundary_factor)(torch.as_tensor(points, dtype=F64)).cpu().numpy()
 
 
 def within(fraction, p, n, sigmas=5.0):

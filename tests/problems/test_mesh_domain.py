@@ -226,13 +226,13 @@ class TaggedLShapePoisson(Problem):
 def test_a_pinn_samples_named_boundary_parts():
     solver = PINN(TaggedLShapePoisson(), steps=1, points=64, boundary_points=200, hidden="8", error_every=0)
     batch = {e["condition"].kind: e for e in solver.batch.conditions}
-    dirichlet = batch["dirichlet"]["points"].detach().numpy()
-    neumann = batch["neumann"]["points"].detach().numpy()
+    dirichlet = batch["dirichlet"]["points"].detach().cpu().numpy()
+    neumann = batch["neumann"]["points"].detach().cpu().numpy()
     assert len(dirichlet) == 200 and on_notch(dirichlet).all()
     assert len(neumann) == 200 and not on_notch(neumann).any()
     assert repr(TaggedLShapePoisson.conditions[0]) == "Dirichlet(0.0, where='reentrant')"
     # the normals of the outer part point out of the bounding square
-    normals = batch["neumann"]["normals"].detach().numpy()
+    normals = batch["neumann"]["normals"].detach().cpu().numpy()
     assert np.allclose(np.abs(normals).max(1), 1.0)
     assert np.allclose((normals * neumann).sum(1), np.abs(neumann).max(1))
 

@@ -155,7 +155,7 @@ def test_nan_guard_names_a_fix():
 
 
 def test_target_error_stops_early():
-    sol = PINN(library("poisson2d"), target_error=10.0, **TINY).solve()
+    sol = PINN(library("poisson2d"), target_error=10.0, **{**TINY, "optimizer": "adam"}).solve()
     assert "target" in sol.info["stop_reason"]
     assert sol.info["steps"] == TINY["error_every"]
 
@@ -250,4 +250,8 @@ def test_second_order_options_are_checked_when_the_solver_is_built():
     with pytest.raises(ConfigurationError, match="engd_solver"):
         PINNOptions(engd_solver="nope").validate()
     with pytest.raises(ConfigurationError, match="damping"):
-        PINNOptions(damping=0.0).validate()
+        PINNOptions(damping=-1.0).validate()
+    with pytest.raises(ConfigurationError, match="stall_rtol"):
+        PINNOptions(stall_rtol=1.0).validate()
+    with pytest.raises(ConfigurationError, match="stall_window"):
+        PINNOptions(stall_window=-1).validate()

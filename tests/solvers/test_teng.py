@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
+import seeded
 import torch
 from torch.func import functional_call, jacrev
 
@@ -303,3 +304,16 @@ def test_convergence_study_of_teng_in_dt_shows_the_stepper_order(tmp_path, metho
     # the fit error (~1e-6 over a run, see test_teng_heun_tracks_the_exact_solution) stays below every error
     assert errors == sorted(errors, reverse=True) and errors[-1] > 3e-6, errors
     assert (tmp_path / "study" / "convergence.png").is_file()
+
+
+def test_truncated_least_squares_agree_on_a_rank_deficient_system():
+    # the QR step fit's solve: gelsy on the CPU, a thin SVD on CUDA (whose gels driver ignores rcond)
+    from solvers._teng import truncated_lstsq
+
+    g = torch.Generator().manual_seed(0)
+    A = seeded.randn(40, 6, generator=g, dtype=torch.float64)
+    J = torch.cat([A, A[:, :2] + 1e-14 * seeded.randn(40, 2, generator=g, dtype=torch.float64)], 1)  # rank 6 of 8
+    b = seeded.randn(40, generator=g, dtype=torch.float64)
+    by_qr, by_svd = truncated_lstsq(J, b, 1e-9, "gelsy"), truncated_lstsq(J, b, 1e-9, "svd")
+    assert torch.linalg.norm(J @ by_qr - b) == pytest.approx(float(torch.linalg.norm(J @ by_svd - b)), rel=1e-10)
+    assert float(by_svd.norm()) < 10 * float(torch.linalg.lstsq(A, b[:, None]).solution.norm())  # no blow-up along the null space
