@@ -31,7 +31,11 @@ EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 # CLI flags that map one-to-one onto solver options of the same name
 OPTION_FLAGS = {
-    "optimizer": (str, "optimizer or schedule: adam, lbfgs, lm, engd, kfac, ... (physopt list optimizers), or adam:N,lm:M"),
+    "optimizer": (str, "optimizer or schedule (default adam+lm: Adam for a quarter of the steps, then "
+                       "Levenberg-Marquardt until stalled): adam, lbfgs, lm, engd, kfac, ... (physopt list optimizers), "
+                       "or adam:N,lm:M. engd with its default solver also converges with --bc soft; "
+                       "engd_solver=pinv suits hard constraints on stationary problems (on heat1d --bc soft it does "
+                       "not converge: use lm)"),
     "steps": (int, "total optimization steps"),
     "dt": (float, "time step of time-marching solvers (teng)"),
     "dtype": (str, "float32 or float64"),

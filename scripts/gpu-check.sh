@@ -6,6 +6,9 @@
 #
 #   bash scripts/gpu-check.sh                 # on a CUDA machine
 #   bash scripts/gpu-check.sh --quick         # the CPU smoke form (the test suite runs it)
+#   bash scripts/gpu-check.sh --device cpu    # the full check on the CPU (the same tests and benchmarks)
+# The tests run in GPU_CHECK_SHARDS (6) parallel pytest processes, each limited to
+# GPU_CHECK_TEST_TIMEOUT (300) seconds; GPU_CHECK_TESTS="files or folders" runs a subset.
 #   PYTHON=/usr/bin/python3 bash scripts/gpu-check.sh --out /tmp/gpu
 #
 # It installs nothing: it uses $PYTHON, else .venv/bin/python, else python3, which needs torch,
@@ -14,12 +17,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=0
+device=cuda
 out=benchmarks/results/gpu
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --out) out="${2:?--out needs a folder}"; shift ;;
-        *) echo "gpu-check: unknown argument '$1' (use --quick, --out DIR)" >&2; exit 2 ;;
+        --device) device="${2:?--device needs a device}"; shift ;;
+        *) echo "gpu-check: unknown argument '$1' (use --quick, --device DEV, --out DIR)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -32,9 +37,9 @@ mkdir -p "$out"
 start=$SECONDS
 
 echo "== environment"
-"$PY" - "$quick" <<'PY' 2>&1 | tee "$out/environment.txt"
+"$PY" - "$quick" "$device" <<'PY' 2>&1 | tee "$out/environment.txt"
 import importlib, platform, sys
-quick = sys.argv[1] == "1"
+quick = sys.argv[1] == "1" or not sys.argv[2].startswith("cuda")
 missing = []
 print(f"python {platform.python_version()} ({sys.executable})")
 for name in ("torch", "numpy", "scipy", "numba", "h5py", "matplotlib", "meshio", "tqdm", "pyvista"):
@@ -65,17 +70,40 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 
 if [ "$quick" -eq 1 ]; then
     device=cpu
-    tests=(tests/physopt/test_devices.py)
+    shards=1
+    files=(tests/physopt/test_devices.py)
 else
-    device=cuda
-    tests=()
+    shards="${GPU_CHECK_SHARDS:-6}"  # parallel pytest processes (one GPU, many CPU cores)
+    if [ -n "${GPU_CHECK_TESTS:-}" ]; then
+        read -r -a files <<< "$GPU_CHECK_TESTS"  # a subset, e.g. GPU_CHECK_TESTS="tests/physopt tests/solvers"
+    else
+        mapfile -t files < <(find tests -name 'test_*.py' -printf '%s %p\n' | sort -rn | awk '{print $2}')
+    fi
 fi
+groups=()
+for i in "${!files[@]}"; do  # largest files first, dealt round-robin: shards of similar length
+    k=$((i % shards))
+    groups[k]="${groups[k]:-} ${files[i]}"
+done
 
-echo "== tests on $device"
-timeout "${GPU_CHECK_TEST_TIMEOUT:-330}" "$PY" -m pytest -q -p no:cacheprovider --device "$device" "${tests[@]}" 2>&1 \
-    | tee "$out/tests.log" | grep -E "passed|failed|error|FAILED|ERROR|no CUDA"
-test_status=${PIPESTATUS[0]}
-[ "$test_status" -eq 124 ] && echo "gpu-check: the test run hit its time limit (GPU_CHECK_TEST_TIMEOUT=${GPU_CHECK_TEST_TIMEOUT:-330} s)"
+echo "== tests on $device ($shards process(es))"
+pids=()
+for k in "${!groups[@]}"; do
+    # shellcheck disable=SC2086
+    timeout "${GPU_CHECK_TEST_TIMEOUT:-300}" "$PY" -m pytest -q -p no:cacheprovider --device "$device" ${groups[k]} \
+        > "$out/tests-$k.log" 2>&1 &
+    pids+=($!)
+done
+test_status=0
+for k in "${!pids[@]}"; do
+    wait "${pids[k]}"
+    code=$?
+    [ "$code" -eq 124 ] && echo "gpu-check: test shard $k hit its time limit (GPU_CHECK_TEST_TIMEOUT=${GPU_CHECK_TEST_TIMEOUT:-300} s)"
+    [ "$code" -ne 0 ] && test_status=$code
+    grep -E '^(FAILED|ERROR) ' "$out/tests-$k.log" | head -20
+    echo "shard $k: $(tail -n 1 "$out/tests-$k.log")"
+done
+cat "$out"/tests-*.log > "$out/tests.log"
 
 echo "== benchmarks on $device"
 bench=(benchmarks/gpu.py --device "$device" --out "$out")

@@ -85,8 +85,8 @@ class PINNOptions(AbstractOptions):
     engd_rcond: float = 1e-8  # pseudo-inverse cut-off of engd_solver=pinv
     damping: float = 0.0  # initial damping of engd/lm/newton_cg/lazy_newton; 0: each one's default (DEFAULT_DAMPING)
     kfac_damping: float = 1e-3
-    stall_rtol: float = 0.25  # a second-order phase ends once its loss fell by less than this fraction ...
-    stall_window: int = 100  # ... over this many steps (0: never)
+    stall_rtol: float = 0.6  # a second-order phase ends once its loss fell by less than this fraction ...
+    stall_window: int = 100  # ... over this many steps (0: never); chosen in docs/solvers/pinn.md#the-stall-rule
     dtype: str = "float64"
     device: str = dataclasses.field(default_factory=default_device)  # cpu, cuda, cuda:N ($PHYSOPT_DEVICE, else cpu)
     seed: int = 0
