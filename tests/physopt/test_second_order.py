@@ -338,7 +338,8 @@ def test_dense_directions_reuse_one_factorisation_for_a_second_right_hand_side(s
     delta, lam = opt.direction(theta, r)
     second, lam2 = opt.direction(theta, r, rhs=v)
     assert len(calls) == 1 and lam2 == lam
-    assert lam == pytest.approx(1e-3 * float(torch.linalg.eigvalsh(J.T @ J)[-1]), rel=1e-6)
+    # the power iteration for the top eigenvalue stops once it changes by < 1e-3 (it only scales λ)
+    assert lam == pytest.approx(1e-3 * float(torch.linalg.eigvalsh(J.T @ J)[-1]), rel=1e-3)
     damped = J.T @ J + lam * torch.eye(4, dtype=torch.float64)
     assert torch.allclose(delta, -torch.linalg.solve(damped, J.T @ r), atol=1e-10)
     assert torch.allclose(second, -torch.linalg.solve(damped, J.T @ v), atol=1e-10)
