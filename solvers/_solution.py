@@ -52,7 +52,7 @@ class Solution:
         with torch.no_grad(), self.problem.layout():
             for chunk in points.split(batch_size):
                 outs.append(vmap(self.field)(chunk).reshape(chunk.shape[0], -1))
-        return torch.cat(outs) if outs else torch.zeros(0, self.problem.n_unknowns)
+        return torch.cat(outs) if outs else torch.zeros(0, self.problem.n_unknowns, dtype=self.dtype, device=self.device)
 
     def numpy(self, points) -> np.ndarray:
         """Values at ``points`` as a float64 NumPy array ``(N, n_unknowns)``."""
