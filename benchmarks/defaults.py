@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from physopt import StallRule
+from physopt import OPTIMIZERS, StallRule
 from problems import registered_problems
-from solvers import PINN, Callback
+from solvers import PINN, Callback, PINNOptions
 
 SCHEDULES = {
     "before": {"optimizer": "adam+lbfgs", "stall_window": 0},  # the default until issue 16 (no stall rule then)
@@ -52,7 +52,7 @@ def replay_stall(row: dict, rtol: float, window: int) -> dict:
             rule.restart()
             phase = name
         error = err if err is not None else error
-        if name in ("lm", "engd", "lbfgs", "kfac") and rule.update(name, loss):
+        if OPTIMIZERS[name].second_order and rule.update(name, loss):
             return {"step": step, "time_s": wall, "rel_l2_measured": error}
     return {"step": row["steps"], "time_s": row["train_time_s"], "rel_l2_measured": row["rel_l2"]}
 
@@ -85,7 +85,7 @@ def main(argv=None):
     extra = dict(QUICK) if args.quick else {}
     for item in args.set:
         key, _, value = item.partition("=")
-        extra[key] = type(getattr(PINN(registered_problems()["poisson2d"](), steps=0).options, key))(value)
+        extra[key] = PINNOptions.field_types()[key](value)
     rows = []
     for name in names:
         for which in args.which:
