@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 import torch
 from torch.func import vmap
 
@@ -177,7 +178,11 @@ def truncated_lstsq(J: torch.Tensor, b: torch.Tensor, rcond: float, method: str 
     ``rcond`` and is not rank-revealing).
     """
     if (method or ("gelsy" if J.device.type == "cpu" else "svd")) == "gelsy":
-        return torch.linalg.lstsq(J, b[:, None], rcond=rcond, driver="gelsy").solution[:, 0]
+        # SciPy's gelsy, not torch's: torch 2.13's passes LAPACK an uninitialised pivot array (JPVT), so columns
+        # are sometimes held in front and the rank decision goes wrong, depending on leftover memory
+        x = scipy.linalg.lstsq(J.detach().cpu().numpy(), b.detach().cpu().numpy(), cond=rcond, lapack_driver="gelsy",
+                               check_finite=False)[0]
+        return torch.from_numpy(x).to(dtype=J.dtype, device=J.device)
     U, s, Vh = torch.linalg.svd(J, full_matrices=False)
     coef = torch.where(s > rcond * s[0], 1 / s, torch.zeros_like(s))
     return Vh.T @ (coef * (U.T @ b))
