@@ -41,7 +41,7 @@ METHODS = {
     "engd (cg)": {"optimizer": "engd", "engd_solver": "cg"},
     "multiadam": {"optimizer": "multiadam", "lr": 1e-3, "lr_final": 1e-5},
 }
-SETUP = {"hidden": "64", "points": 900, "boundary_points": 120, "sampling": "sobol", "bc": "soft",
+SETUP = {"hidden": "64", "points": 900, "boundary_points": 120, "sampling": "sobol", "resample_every": 0, "bc": "soft",
          "dtype": "float64", "error_every": 10}
 
 

@@ -49,7 +49,7 @@ OPTION_FLAGS = {
     "points": (int, "interior collocation points"),
     "boundary_points": (int, "points per boundary/initial/periodic condition"),
     "sampling": (str, "uniform, sobol, halton or grid"),
-    "resample_every": (int, "draw new collocation points every N steps (0: never)"),
+    "resample_every": (int, "draw new collocation points every N steps (0: never; adam+lbfgs wants 0)"),
     "bc": (str, "auto, soft (penalty) or hard (ansatz)"),
     "derivatives": (str, "derivative mode: exact (taylor and stde are planned)"),
     "target_error": (float, "stop once the relative L2 error is at most this"),

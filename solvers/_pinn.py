@@ -75,7 +75,7 @@ class PINNOptions(AbstractOptions):
     points: int = 1024
     boundary_points: int = 256
     sampling: str = "sobol"
-    resample_every: int = 0
+    resample_every: int = 20  # new points every 20 steps (0: never); measured in docs/solvers/pinn.md
     bc: str = "auto"
     optimizer: str = "adam+lm"
     steps: int = 2000
