@@ -44,15 +44,17 @@ from ._optimizers import AbstractOptimizer as AbstractOptimizer
 from ._optimizers import StallRule as StallRule
 from ._optimizers import Adam as Adam
 from ._optimizers import parse_schedule as parse_schedule
+from ._optimizers import register_optimizer as register_optimizer
 from ._fields import FieldSet as FieldSet
 from ._fields import read_manifest as read_manifest
 from ._fields import write_field_sets as write_field_sets
 from ._run_directory import RunDirectory as RunDirectory
 from ._run_directory import write_json_atomic as write_json_atomic
+from ._relative_error import relative_l2 as relative_l2
 from .viz import render_field as render_field
 from .viz import render_panels as render_panels
 from .viz import render_run as render_run
 from ._errors import Interrupted as Interrupted
 from ._errors import NotImplementedYet as NotImplementedYet
-from . import optim as optim  # registers the second-order optimizers
+from . import optim as optim  # the optimizers register themselves (OPTIMIZERS loads them on first use)
 from . import curvature as curvature

@@ -58,10 +58,14 @@ def _run_title(run_dir: Path) -> str | None:
 
 
 def _floor_error(run_dir: Path) -> float | None:
-    """``errors.floor_rel_l2`` of a run's ``summary.json`` (time-marching runs whose problem has an ideal stepper)."""
+    """``floor_rel_l2`` of a run's ``summary.json`` (time-marching runs whose problem has an ideal stepper):
+    among its ``metrics`` (where solutions report it), else its ``errors`` (older runs)."""
     try:
-        value = json.loads((Path(run_dir) / RunDirectory.SUMMARY).read_text(encoding="utf-8"))["errors"]["floor_rel_l2"]
-    except (OSError, ValueError, KeyError, TypeError):
+        summary = json.loads((Path(run_dir) / RunDirectory.SUMMARY).read_text(encoding="utf-8"))
+        found = [part["floor_rel_l2"] for part in (summary.get("metrics"), summary.get("errors"))
+                 if isinstance(part, dict) and "floor_rel_l2" in part]
+        value = found[0]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
     return float(value) if _number(value) and value > 0 else None
 

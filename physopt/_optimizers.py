@@ -4,6 +4,12 @@ Every optimizer takes a closure that zeroes gradients, computes the loss,
 calls backward and returns the loss. step returns the loss at the
 start of the step. An optimizer that can make no more progress says why in
 stop_reason instead of returning silently (the classic L-BFGS trap).
+
+Optimizers register by name with ``@OPTIMIZERS.register("name")`` (other
+packages through the entry-point group ``physopt.optimizers``) and declare
+what they need from a solver (:attr:`AbstractOptimizer.needs`,
+:attr:`~AbstractOptimizer.solver_options`), so a solver builds any of them with
+:meth:`AbstractOptimizer.arguments` without knowing its name.
 """
 
 from __future__ import annotations
@@ -11,27 +17,56 @@ from __future__ import annotations
 import abc
 import collections
 import math
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import torch
 
 from ._errors import ConfigurationError
+from ._registry import Registry
 
-__all__ = ["AbstractOptimizer", "Adam", "LBFGS", "OPTIMIZERS", "SCHEDULES", "StallRule", "parse_schedule"]
+__all__ = ["AbstractOptimizer", "Adam", "LBFGS", "NEEDS", "OPTIMIZERS", "SCHEDULES", "StallRule", "parse_schedule",
+           "register_optimizer"]
 
 Closure = Callable[[], torch.Tensor]
 
+# what an optimizer can need from a solver besides the loss closure, and how to say that it is missing
+NEEDS = {
+    "closure": "",
+    "least_squares": "the solver's least-squares objective (its loss as ||r(theta)||^2 over the flat parameters; "
+                     "the solver must provide least_squares())",
+    "groups": "the solver's loss groups (a least-squares objective with groups)",
+    "kronecker": "Kronecker factors from the solver: a PINN whose network is an MLP (Linear layers and elementwise "
+                 "activations) and whose loss terms have a jet form; use --optimizer lm or engd otherwise",
+}
+_MISSING = object()
+
 
 class AbstractOptimizer(abc.ABC):
-    """A first- or second-order optimizer over a list of parameter tensors."""
+    """A first- or second-order optimizer over a list of parameter tensors.
 
-    name: str = "abstract"
+    A subclass declares what it needs from a solver; :meth:`arguments` turns that into its
+    constructor's keyword arguments, so solvers need no table of optimizer names:
+
+    - ``needs``: ``"closure"`` (the loss closure alone), ``"least_squares"`` (also an
+      ``objective``, a :class:`physopt.optim.LeastSquaresObjective`), ``"groups"`` (one with
+      named loss groups) or ``"kronecker"`` (one with Kronecker factors);
+    - ``solver_options``: constructor argument -> the solver option that sets it; ``"steps"``
+      is the phase's step count;
+    - ``solver_defaults``: constructor argument -> its value where the solver's option is 0
+      (the solver's "this optimizer's own default").
+    """
+
+    name: str = "abstract"  # set by OPTIMIZERS.register
     # False for optimizers that differentiate the solver's objective themselves and call the
     # closure only for the loss value: the training loop then skips the backward pass
     closure_needs_gradient: bool = True
     # True for curvature-based methods whose loss decreases monotonically (accepted steps only):
     # the training loop ends their phase once the loss has stalled (see StallRule)
     second_order: bool = False
+    needs: str = "closure"
+    solver_options: dict[str, str] = {}
+    solver_defaults: dict[str, Any] = {}
 
     def __init__(self, params):
         self.params = [p for p in params if p.requires_grad]
@@ -49,16 +84,87 @@ class AbstractOptimizer(abc.ABC):
     @abc.abstractmethod
     def load_state_dict(self, state: dict) -> None: ...
 
+    # ----- what a solver provides ------------------------------------------------------------
+    @classmethod
+    def arguments(cls, provider, options, steps: int) -> dict:
+        """Constructor keyword arguments for a phase of ``steps`` steps.
 
+        Args:
+            provider: the solver; asked for ``provider.least_squares()`` unless ``needs`` is ``"closure"``.
+            options: the solver's options (attributes or a mapping); an option it lacks leaves the
+                constructor's default.
+            steps: the phase's step count (the option ``"steps"``).
+        """
+        kwargs = {}
+        for arg, option in cls.solver_options.items():
+            if option == "steps":
+                kwargs[arg] = steps
+                continue
+            value = options.get(option, _MISSING) if isinstance(options, Mapping) else getattr(options, option, _MISSING)
+            if value is _MISSING:
+                continue
+            kwargs[arg] = cls.solver_defaults[arg] if not value and arg in cls.solver_defaults else value
+        if cls.needs != "closure":
+            least_squares = getattr(provider, "least_squares", None)
+            if not callable(least_squares):
+                raise ConfigurationError(f"{cls.name} needs {NEEDS[cls.needs]}; {type(provider).__name__} has none")
+            kwargs["objective"] = least_squares()
+            cls.check_objective(kwargs["objective"])
+        return kwargs
+
+    @classmethod
+    def from_options(cls, params, provider, options, steps: int) -> "AbstractOptimizer":
+        """The optimizer for a phase of ``steps`` steps, built from what ``provider`` and its ``options`` give."""
+        return cls(params, **cls.arguments(provider, options, steps))
+
+    @classmethod
+    def check_objective(cls, objective) -> None:
+        """A one-line :class:`ConfigurationError` unless ``objective`` provides what ``needs`` declares."""
+        if cls.needs == "closure":
+            return
+        if objective is None:
+            raise ConfigurationError(f"{cls.name} needs {NEEDS[cls.needs]}")
+        if not (hasattr(objective, "flat") and callable(getattr(objective, "loss", None))):
+            raise ConfigurationError(f"{cls.name}: the objective must have .flat and .loss(theta), "
+                                     f"got {type(objective).__name__}")
+        wanted = {"groups": "groups", "kronecker": "kronecker_fn"}.get(cls.needs)
+        if wanted is not None and getattr(objective, wanted, None) is None:
+            raise ConfigurationError(f"{cls.name} needs {NEEDS[cls.needs]}")
+
+    def check_positive(self, **values) -> None:
+        """:class:`ConfigurationError` naming the optimizer and the option unless every value is > 0."""
+        for key, value in values.items():
+            if not value > 0:
+                raise ConfigurationError(f"{self.name}: {key} must be positive, got {value!r}")
+
+    def check_nonnegative(self, **values) -> None:
+        """:class:`ConfigurationError` naming the optimizer and the option unless every value is >= 0."""
+        for key, value in values.items():
+            if not value >= 0:
+                raise ConfigurationError(f"{self.name}: {key} must be >= 0, got {value!r}")
+
+
+def _load_builtin_optimizers() -> None:
+    from . import optim  # noqa: F401  (its modules' decorators register the curvature-based optimizers)
+
+
+OPTIMIZERS = Registry("optimizer", AbstractOptimizer, _load_builtin_optimizers)
+register_optimizer = OPTIMIZERS.register
+
+
+@register_optimizer("adam")
 class Adam(AbstractOptimizer):
     r"""Adam with an optional exponential learning-rate decay from lr to lr_final over steps."""
 
-    name = "adam"
+    solver_options = {"lr": "lr", "lr_final": "lr_final", "steps": "steps"}
 
     def __init__(self, params, lr: float = 1e-3, lr_final: float | None = None, steps: int = 1, betas=(0.9, 0.999)):
         super().__init__(params)
         if not lr > 0:
             raise ConfigurationError(f"adam: learning rate must be positive, got {lr!r}")
+        if lr_final is not None:
+            self.check_positive(lr_final=lr_final)
+        self.check_nonnegative(steps=steps)
         self.torch_optimizer = torch.optim.Adam(self.params, lr=lr, betas=betas)
         gamma = 1.0 if lr_final is None else (lr_final / lr) ** (1.0 / max(steps, 1))
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.torch_optimizer, gamma=gamma)
@@ -76,6 +182,7 @@ class Adam(AbstractOptimizer):
         self.scheduler.load_state_dict(state["scheduler"])
 
 
+@register_optimizer("lbfgs")
 class LBFGS(AbstractOptimizer):
     r"""L-BFGS with a strong-Wolfe line search; one step is one quasi-Newton iteration.
 
@@ -84,11 +191,12 @@ class LBFGS(AbstractOptimizer):
     vanishes — never silently.
     """
 
-    name = "lbfgs"
     second_order = True
 
     def __init__(self, params, lr: float = 1.0, history_size: int = 50, max_line_search: int = 25, rtol: float = 1e-14, patience: int = 5):
         super().__init__(params)
+        self.check_positive(lr=lr, history_size=history_size, max_line_search=max_line_search, patience=patience)
+        self.check_nonnegative(rtol=rtol)
         self.torch_optimizer = torch.optim.LBFGS(
             self.params,
             lr=lr,
@@ -170,7 +278,6 @@ class StallRule:
         return None
 
 
-OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {"adam": Adam, "lbfgs": LBFGS}
 # named two-phase schedules: (first, its share of the steps), (second, the rest), description
 SCHEDULES = {
     "adam+lm": (("adam", 0.25), ("lm", 0.75), "Adam for a quarter of the steps, then Levenberg-Marquardt until stalled (default)"),

@@ -21,9 +21,9 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
 from pathlib import Path
 
+from ._atomic import atomic_write_text
 from ._errors import ConfigurationError
 
 __all__ = ["RunDirectory", "write_json_atomic"]
@@ -49,11 +49,8 @@ def _finite(obj):
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON through a temporary file and an atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(obj), indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write JSON atomically (:func:`physopt._atomic.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(_finite(obj), indent=2, default=_json_default) + "\n")
 
 
 class RunDirectory:

@@ -7,92 +7,46 @@ condition to part of the boundary: a predicate on a NumPy batch of boundary
 points, shape ``(N, n)``, returning a boolean mask, e.g.
 ``where=lambda x: np.isclose(x[:, 0], 0.0)``, or, on a
 :class:`~problems.MeshDomain` with boundary tags, the name of a tagged part,
-``where="inlet"`` (the solver resolves it with ``domain.boundary_part``).
+``where="inlet"`` (resolved with ``domain.boundary_part`` when sampling).
+
+Every condition owns its mathematics (:mod:`problems._condition_base`): the
+points it is imposed at, its pointwise residual, its loss-term name and its
+checks; solvers treat all conditions alike.
 """
 
 from __future__ import annotations
 
-import abc
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
-from physopt import ProblemDefinitionError
+from physopt import ConfigurationError, ProblemDefinitionError, partial, time_derivative
+
+from ._condition_base import (
+    CONDITION_KINDS,
+    AbstractCondition,
+    PointSampler,
+    Value,
+    _check_weight,
+    _value_fn,
+    term_names,
+)
+from ._condition_boundary import Dirichlet, Neumann, Robin
+from ._domain import Box
 
 __all__ = [
     "AbstractCondition",
+    "PointSampler",
     "Dirichlet",
     "Neumann",
+    "Robin",
     "Periodic",
     "Initial",
     "HardConstraint",
+    "automatic_ansatz",
+    "term_names",
 ]
-
-Value = float | Sequence[float] | Callable[[torch.Tensor], torch.Tensor]
-
-
-def _value_fn(value: Value, what: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    if callable(value):
-        return value
-    try:
-        const = torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise ProblemDefinitionError(
-            f"{what} value must be a number, a list of numbers or a function of x, got {value!r}"
-        ) from None
-    if const.ndim > 1:
-        raise ProblemDefinitionError(f"{what} value must be a scalar or a vector, got shape {tuple(const.shape)}")
-
-    def fn(x):
-        return const.to(dtype=x.dtype, device=x.device)
-
-    return fn
-
-
-def _check_weight(weight, what):
-    if not (isinstance(weight, (int, float)) and weight >= 0):
-        raise ProblemDefinitionError(f"{what} weight must be a number >= 0, got {weight!r}")
-    return float(weight)
-
-
-class AbstractCondition(abc.ABC):
-    """A condition that adds a loss term (soft) or is built into the ansatz (hard)."""
-
-    kind: str
-    weight: float = 1.0
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
-
-
-class _BoundaryCondition(AbstractCondition):
-    def __init__(self, value: Value = 0.0, where=None, weight: float = 1.0):
-        self.raw_value = value
-        self.value = _value_fn(value, type(self).__name__)
-        if where is not None and not callable(where) and not (isinstance(where, str) and where):
-            raise ProblemDefinitionError(
-                f"{type(self).__name__} `where` must be a function of a (N, n) array of boundary points "
-                f"returning a boolean mask, or the name of a tagged boundary part of a MeshDomain, got {where!r}"
-            )
-        self.where = where
-        self.weight = _check_weight(weight, type(self).__name__)
-
-    def __repr__(self):
-        part = "" if self.where is None else f", where={self.where!r}" if isinstance(self.where, str) else ", where=..."
-        v = self.raw_value if not callable(self.raw_value) else "<function>"
-        return f"{type(self).__name__}({v}{part})"
-
-
-class Dirichlet(_BoundaryCondition):
-    r"""Boundary value :math:`u = g` on the boundary (or on the part where ``where`` holds)."""
-
-    kind = "dirichlet"
-
-
-class Neumann(_BoundaryCondition):
-    r"""Normal derivative :math:`\partial u / \partial n = h` (outward normal)."""
-
-    kind = "neumann"
 
 
 class Periodic(AbstractCondition):
@@ -103,6 +57,7 @@ class Periodic(AbstractCondition):
     """
 
     kind = "periodic"
+    derivative_order = None  # compares two points
 
     def __init__(self, dim: int = 0, derivative: bool = False, weight: float = 1.0):
         if not isinstance(dim, int) or dim < 0:
@@ -110,6 +65,38 @@ class Periodic(AbstractCondition):
         self.dim = dim
         self.derivative = bool(derivative)
         self.weight = _check_weight(weight, "Periodic")
+
+    def validate(self, problem) -> None:
+        if self.dim >= problem.n_space:
+            raise ProblemDefinitionError(
+                f"problem '{problem.problem_name}': Periodic(dim={self.dim}) but the domain has {problem.n_space} dimension(s)"
+            )
+
+    def sample(self, problem, sampler: PointSampler) -> dict[str, np.ndarray]:
+        """Pairs of points on the low and high faces of coordinate ``dim``, sharing the other coordinates and time."""
+        d = problem.domain
+        if not isinstance(d, Box):
+            raise ProblemDefinitionError(f"Periodic needs a Box domain, problem '{problem.problem_name}' has {d!r}")
+        others = [j for j in range(d.dim) if j != self.dim]
+
+        def face(unit):
+            pts = np.empty((len(unit), d.dim))
+            pts[:, self.dim] = d.lo[self.dim]
+            for k, j in enumerate(others):
+                pts[:, j] = d.lo[j] + unit[:, k] * d.lengths[j]
+            return pts
+
+        low = sampler.space_time(sampler.count, len(others), face)[0]
+        high = low.copy()
+        high[:, self.dim] = d.hi[self.dim]
+        return {"points": low, "partner": high}
+
+    def residual(self, u, x, partner):
+        jump = (u(x) - u(partner)).reshape(-1)
+        if self.derivative:
+            du = partial(u, self.dim)
+            jump = torch.cat([jump, (du(x) - du(partner)).reshape(-1)])
+        return jump
 
     def __repr__(self):
         return f"Periodic(dim={self.dim})"
@@ -131,6 +118,38 @@ class Initial(AbstractCondition):
         self.order = order
         self.weight = _check_weight(weight, "Initial")
 
+    @property
+    def derivative_order(self) -> int:
+        return self.order
+
+    @property
+    def term_name(self) -> str:
+        return "initial" if self.order == 0 else "initial_dt" + ("" if self.order == 1 else str(self.order))
+
+    @property
+    def named_by_kind(self) -> bool:
+        # the kind "initial" names the initial *values* only: an ansatz u0(x) + tau N does not fix d/dt u
+        return self.order == 0
+
+    def validate(self, problem) -> None:
+        if not problem.has_time:
+            raise ProblemDefinitionError(
+                f"problem '{problem.problem_name}' has an Initial condition but no `time = TimeInterval(t0, t1)`"
+            )
+
+    def sample(self, problem, sampler: PointSampler) -> dict[str, np.ndarray]:
+        """Points of the domain at the initial time."""
+        d = problem.domain
+        space = d.map_interior(sampler.unit_cube(sampler.count, d.n_unit_interior))
+        return {"points": np.column_stack([space, np.full(len(space), problem.time.t0)])}
+
+    def residual(self, u, x):
+        f = u if self.order == 0 else time_derivative(u, self.order)
+        return f(x) - self.value(x[:-1])  # time is the last coordinate
+
+    def pointwise_values(self):
+        return [("its value (a function of the spatial point)", lambda y: self.value(y[:-1]), self.raw_value, True)]
+
     def __repr__(self):
         v = "<function>" if callable(self.raw_value) else self.raw_value
         return f"Initial({v})" if self.order == 0 else f"Initial({v}, order={self.order})"
@@ -143,31 +162,33 @@ class HardConstraint(AbstractCondition):
     ``u``; e.g. ``lambda x, n: x[0] * (1 - x[0]) * n`` for zero boundary values on
     [0, 1]. The conditions named in ``replaces`` are then satisfied exactly and
     get no loss term; every other condition stays a penalty. ``replaces`` holds
-    condition kinds (``"dirichlet"``, ``"neumann"``, ``"periodic"``, ``"initial"``)
-    and/or condition objects of the problem. The kind ``"initial"`` names the
-    initial *values* (``order=0``) only: an ansatz such as
+    condition kinds (``"dirichlet"``, ``"neumann"``, ``"periodic"``, ``"initial"``, ...),
+    condition classes (``Dirichlet``, ...) and/or condition objects of the problem.
+    A kind or class names every condition of it, except that ``"initial"`` (or
+    ``Initial``) names the initial *values* (``order=0``) only: an ansatz such as
     :math:`u_0(x) + \tau N` does not fix :math:`\partial_t u`, so an ``Initial``
     of order 1 or 2 is built in only when its object is listed.
     """
 
     kind = "hard"
-    KINDS = ("dirichlet", "neumann", "periodic", "initial")
 
-    def __init__(self, ansatz: Callable, replaces: Sequence[str | AbstractCondition] = ("dirichlet", "initial")):
+    def __init__(self, ansatz: Callable, replaces: Sequence[str | type | AbstractCondition] = ("dirichlet", "initial")):
         if not callable(ansatz):
             raise ProblemDefinitionError(f"HardConstraint needs a function ansatz(x, n), got {ansatz!r}")
-        if isinstance(replaces, (str, AbstractCondition)):
+        if isinstance(replaces, (str, type, AbstractCondition)):
             replaces = (replaces,)
         replaces = tuple(replaces)
+        kinds = list(CONDITION_KINDS)
         for r in replaces:
-            if isinstance(r, HardConstraint) or not isinstance(r, (str, AbstractCondition)):
+            is_class = isinstance(r, type) and issubclass(r, AbstractCondition) and not issubclass(r, HardConstraint)
+            if not is_class and (isinstance(r, HardConstraint) or not isinstance(r, (str, AbstractCondition))):
                 raise ProblemDefinitionError(
-                    f"HardConstraint replaces {r!r}: name condition kinds {list(self.KINDS)} or condition objects"
+                    f"HardConstraint replaces {r!r}: name condition kinds {kinds}, condition classes or condition objects"
                 )
-        bad = {r for r in replaces if isinstance(r, str)} - set(self.KINDS)
+        bad = {r for r in replaces if isinstance(r, str)} - set(kinds)
         if bad:
             raise ProblemDefinitionError(
-                f"HardConstraint replaces unknown condition kinds {sorted(bad)}; choose from {sorted(self.KINDS)}"
+                f"HardConstraint replaces unknown condition kinds {sorted(bad)}; choose from {sorted(kinds)}"
             )
         self.ansatz = ansatz
         self.replaces = replaces
@@ -176,9 +197,53 @@ class HardConstraint(AbstractCondition):
         """Whether the ansatz satisfies ``condition`` exactly (so it needs no loss term)."""
         if any(condition is r for r in self.replaces):
             return True
-        if condition.kind not in self.replaces:
-            return False
-        return condition.kind != "initial" or condition.order == 0
+        classes = [CONDITION_KINDS[r] if isinstance(r, str) else r for r in self.replaces if isinstance(r, (str, type))]
+        return condition.named_by_kind and any(isinstance(condition, cls) for cls in classes)
 
     def __repr__(self):
         return f"HardConstraint(replaces={self.replaces})"
+
+
+def automatic_ansatz(problem) -> HardConstraint:
+    r"""The hard constraint built from a problem's Dirichlet values and initial values.
+
+    :math:`u = g + B\,N` (:math:`B` the domain's boundary factor, zero on the
+    boundary) for one :class:`Dirichlet` on the whole boundary;
+    :math:`u = u_0 + \tau N` (:math:`\tau` the scaled time since :math:`t_0`)
+    for an :class:`Initial` value; both combined when the problem has both.
+    Every other condition (Neumann, Robin, periodicity, rates) stays a penalty.
+    Raises :class:`~physopt.ConfigurationError` when no such ansatz exists.
+    """
+    dirichlet = [c for c in problem.conditions if isinstance(c, Dirichlet)]
+    initial = [c for c in problem.conditions if isinstance(c, Initial) and c.order == 0]
+    if any(c.where is not None for c in dirichlet) or len(dirichlet) > 1:
+        raise ConfigurationError(
+            "--bc hard builds an ansatz for one Dirichlet condition on the whole boundary; this problem "
+            "restricts it with `where`. Use --bc soft, or add a HardConstraint to the problem"
+        )
+    if not dirichlet and not initial:
+        raise ConfigurationError(
+            "--bc hard needs a Dirichlet condition on the whole boundary or an Initial condition; use --bc soft"
+        )
+    if dirichlet and not getattr(problem.domain, "has_boundary_factor", True):
+        raise ConfigurationError(
+            f"--bc hard needs a boundary factor, which {type(problem.domain).__name__} does not have; use --bc soft, "
+            "or add a HardConstraint to the problem"
+        )
+    g = dirichlet[0].value if dirichlet else None
+    u0 = initial[0].value if initial else None
+    domain, time_interval = problem.domain, problem.time
+    n = problem.n_space
+
+    def ansatz(x, net):
+        space = x[:n]
+        if u0 is None:
+            return g(x) + domain.boundary_factor(space) * net
+        t0 = time_interval.t0
+        lag = (x[n] - t0) / time_interval.length
+        if g is None:
+            return u0(space) + lag * net
+        x_at_t0 = torch.cat([space, torch.full_like(x[n:], t0)])
+        return g(x) + u0(space) - g(x_at_t0) + lag * domain.boundary_factor(space) * net
+
+    return HardConstraint(ansatz, replaces=tuple(dirichlet) + tuple(initial[:1]))

@@ -19,7 +19,7 @@ from torch.func import vmap
 
 from physopt import ProblemDefinitionError, coordinate_layout, structured_mesh
 
-from ._conditions import AbstractCondition, Dirichlet, HardConstraint, Initial, Neumann
+from ._conditions import AbstractCondition, HardConstraint
 from ._domain import AbstractDomain, TimeInterval
 
 __all__ = ["Problem"]
@@ -31,8 +31,9 @@ class Problem:
     Class attributes (plain attributes or properties):
         domain: the spatial domain (:class:`Box`, :class:`Ball`, ...).
         time: a :class:`TimeInterval` for time-dependent problems, else ``None``.
-        conditions: list of :class:`Dirichlet`, :class:`Neumann`, :class:`Periodic`,
-            :class:`Initial`, :class:`HardConstraint`.
+        conditions: list of :class:`Dirichlet`, :class:`Neumann`, :class:`Robin`,
+            :class:`Periodic`, :class:`Initial`, :class:`HardConstraint` (or your own
+            :class:`AbstractCondition`).
         unknowns: names of the unknown fields, e.g. ``("u",)`` or ``("u", "v")``.
         equations: how many equations the residual returns per point; default one per
             unknown (declare it for, e.g., an over-determined first-order system).
@@ -205,16 +206,9 @@ class Problem:
             if not isinstance(c, AbstractCondition):
                 raise ProblemDefinitionError(
                     f"problem '{name}': {c!r} in `conditions` is not a condition "
-                    "(use Dirichlet, Neumann, Periodic, Initial or HardConstraint)"
+                    "(use Dirichlet, Neumann, Robin, Periodic, Initial or HardConstraint)"
                 )
-            if c.kind == "initial" and not self.has_time:
-                raise ProblemDefinitionError(
-                    f"problem '{name}' has an Initial condition but no `time = TimeInterval(t0, t1)`"
-                )
-            if c.kind == "periodic" and c.dim >= self.n_space:
-                raise ProblemDefinitionError(
-                    f"problem '{name}': Periodic(dim={c.dim}) but the domain has {self.n_space} dimension(s)"
-                )
+            c.validate(self)
         if len([c for c in self.conditions if isinstance(c, HardConstraint)]) > 1:
             raise ProblemDefinitionError(f"problem '{name}' lists more than one HardConstraint; combine them into one")
         self._check_shapes()
@@ -286,19 +280,19 @@ class Problem:
         return value
 
     def _check_condition(self, c: AbstractCondition, x: torch.Tensor, u) -> None:
-        """A condition's value has one entry, or one per unknown; an ansatz returns one per unknown."""
-        name, m = self.problem_name, self.n_unknowns
+        """A condition's values have one entry, or one per unknown; an ansatz returns one per unknown."""
         if isinstance(c, HardConstraint):
             label = f"{c!r}: ansatz(x, n)"
             value = self._probe(label, lambda y: c.ansatz(y, u(y)), x, "a point")
-            allowed = (m,)
-        elif isinstance(c, (Dirichlet, Neumann, Initial)):  # values of the full point; Initial's of the spatial point
-            spatial = isinstance(c, Initial)
-            label = f"{c!r}: its value" + (" (a function of the spatial point)" if spatial else "")
-            value = self._probe(label, lambda y: torch.as_tensor(c.value(y[: self.n_space] if spatial else y), dtype=y.dtype), x, "a point")
-            allowed = (1, m)
-        else:
+            self._check_size(c, label, value, (self.n_unknowns,), None, False)
             return
+        for what, fn, raw, spatial in c.pointwise_values():  # functions of the full point
+            label = f"{c!r}: {what}"
+            value = self._probe(label, lambda y, fn=fn: torch.as_tensor(fn(y), dtype=y.dtype), x, "a point")
+            self._check_size(c, label, value, (1, self.n_unknowns), raw, spatial)
+
+    def _check_size(self, c, label: str, value: torch.Tensor, allowed: tuple, raw, spatial: bool) -> None:
+        name, m = self.problem_name, self.n_unknowns
         size = math.prod(value.shape[1:])
         if size in allowed:
             return
@@ -307,9 +301,9 @@ class Problem:
                 f"problem '{name}': {label} has {size} values per point but the problem has {m} unknowns "
                 f"{tuple(self.unknowns)}; give one value (for every component) or {m} (one per unknown, in that order)"
             )
-        if not isinstance(c, HardConstraint) and not callable(c.raw_value):
+        if not isinstance(c, HardConstraint) and not callable(raw):
             fix = "give one number: a list gives one value per unknown of a system"
-        elif size == (self.n_space if isinstance(c, Initial) else self.n_coordinates):
+        elif size == (self.n_space if spatial else self.n_coordinates):
             fix = "a function of the whole point such as torch.sin(x) gives one value per coordinate: use x[0], x[1], …"
         else:
             fix = "return one value per point"

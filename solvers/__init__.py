@@ -1,6 +1,13 @@
 """solvers: how to solve — PINN, TENG (and later LPINN, LFlow, STDE-PINN, DeepONet)."""
 
 from ._options import AbstractOptions as AbstractOptions
+from ._options import option as option
+from ._base import AbstractSolver as AbstractSolver
+from ._base import AbstractSolution as AbstractSolution
+from ._base import INFO_KEYS as INFO_KEYS
+from ._base import SOLVERS as SOLVERS
+from ._base import register_solver as register_solver
+from ._solution import Metric as Metric
 from ._pinn import PINN as PINN
 from ._pinn import PINNOptions as PINNOptions
 from ._registry import registered_solvers as registered_solvers
@@ -11,6 +18,7 @@ from ._teng import TENGOptions as TENGOptions
 from ._teng import TENGSolution as TENGSolution
 from ._teng import STEP_FITS as STEP_FITS
 from ._solution import relative_errors as relative_errors
+from ._solution import error_function as error_function
 from ._training import Callback as Callback
 from ._training import Checkpointer as Checkpointer
 from ._training import CurvatureMonitor as CurvatureMonitor

@@ -7,7 +7,19 @@ import typing
 
 from physopt import ConfigurationError
 
-__all__ = ["AbstractOptions"]
+__all__ = ["AbstractOptions", "option"]
+
+
+def option(default, help: str, **field_kwargs):
+    """A field of an options dataclass with its help text (shown by ``physopt solve --help``).
+
+    ``default`` may be a zero-argument callable for values decided at run time
+    (``option(default_device, "cpu, cuda, ...")``); it is then a ``default_factory``.
+    """
+    metadata = {"help": help}
+    if callable(default):
+        return dataclasses.field(default_factory=default, metadata=metadata, **field_kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **field_kwargs)
 
 
 def _a(kind: type) -> str:
@@ -23,6 +35,11 @@ class AbstractOptions:
     def field_types(cls) -> dict[str, type]:
         hints = typing.get_type_hints(cls)
         return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def help_texts(cls) -> dict[str, str]:
+        """Each option's help text (declared with :func:`option`; empty where none was given)."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
     @classmethod
     def from_strings(cls, values: dict[str, str], base: "AbstractOptions | None" = None) -> "AbstractOptions":

@@ -20,30 +20,29 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.func import jacrev, vmap
+from torch.func import vmap
 
 from physopt import (
     ACTIVATIONS,
     MLP,
+    OPTIMIZERS,
     SAMPLING_METHODS,
     ConfigurationError,
-    ProblemDefinitionError,
     StallRule,
     check_device,
     default_device,
     derivative_mode,
     get_derivative_mode,
     parse_schedule,
-    partial,
-    time_derivative,
     unit_cube_samples,
 )
-from physopt.curvature import FlatParameters
+from physopt.curvature import FlatParameters, per_point_jacobian
 from physopt.optim import LeastSquaresObjective
 from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
-from problems import Box, HardConstraint, Problem
+from problems import HardConstraint, PointSampler, Problem, automatic_ansatz, term_names
 
-from ._options import AbstractOptions
+from ._base import AbstractSolver, register_solver
+from ._options import AbstractOptions, option
 from ._pinn_jets import jets_for
 from ._solution import Solution, error_function
 from ._training import (
@@ -59,43 +58,40 @@ from ._training import (
 __all__ = ["PINN", "PINNOptions"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# initial relative damping μ (λ = μ·σ²_max) when the option damping is 0; lm adapts μ from the gain ratio,
-# and starting at 1e-3 (not 1e-10) keeps its first steps after Adam safe (benchmarks/results/optimizers_lm_*.json)
-DEFAULT_DAMPING = {"engd": 1e-10, "lm": 1e-3, "newton_cg": 1e-10, "lazy_newton": 1e-10}
 
 
 @dataclasses.dataclass
 class PINNOptions(AbstractOptions):
     """Options of the PINN solver (every one is also a CLI flag or ``--set key=value``)."""
 
-    width: int = 32
-    depth: int = 3
-    hidden: str = ""  # hidden widths, e.g. "64,64,48,48" (overrides width and depth)
-    activation: str = "tanh"
-    points: int = 1024
-    boundary_points: int = 256
-    sampling: str = "sobol"
-    resample_every: int = 20  # new points every 20 steps (0: never); measured in docs/solvers/pinn.md
-    bc: str = "auto"
-    optimizer: str = "adam+lm"
-    steps: int = 2000
-    lr: float = 1e-3
-    lr_final: float = 1e-4
-    engd_solver: str = "auto"
-    engd_rcond: float = 1e-8  # pseudo-inverse cut-off of engd_solver=pinv
-    damping: float = 0.0  # initial damping of engd/lm/newton_cg/lazy_newton; 0: each one's default (DEFAULT_DAMPING)
-    kfac_damping: float = 1e-3
-    stall_rtol: float = 0.6  # a second-order phase ends once its loss fell by less than this fraction ...
-    stall_window: int = 100  # ... over this many steps (0: never); chosen in docs/solvers/pinn.md#the-stall-rule
-    dtype: str = "float64"
-    device: str = dataclasses.field(default_factory=default_device)  # cpu, cuda, cuda:N ($PHYSOPT_DEVICE, else cpu)
-    seed: int = 0
-    derivatives: str = "exact"
-    error_every: int = 100
-    target_error: float = 0.0
-    checkpoint_every: int = 500
-    diagnostics_every: int = 0
-    jets: bool = True  # MLP jets for Gauss-Newton Jacobians and K-FAC (checked against the exact path)
+    width: int = option(32, "hidden width of the network")
+    depth: int = option(3, "number of hidden layers")
+    hidden: str = option("", "hidden widths layer by layer, e.g. 64,64,48,48 (overrides --width/--depth)")
+    activation: str = option("tanh", "tanh, sin, gelu, silu, softplus, sigmoid")
+    points: int = option(1024, "interior collocation points")
+    boundary_points: int = option(256, "points per boundary/initial/periodic condition")
+    sampling: str = option("sobol", "uniform, sobol, halton or grid")
+    resample_every: int = option(20, "draw new collocation points every N steps (0: never; adam+lbfgs wants 0)")
+    bc: str = option("auto", "auto, soft (penalty) or hard (ansatz)")
+    optimizer: str = option("adam+lm", "optimizer or schedule (default adam+lm: Adam for a quarter of the steps, then Levenberg-Marquardt until stalled): adam, lbfgs, lm, engd, kfac, ... (physopt list optimizers), or adam:N,lm:M. engd converges more slowly than lm: on heat1d --bc soft the stall rule stops it at 4.7e-6; --set stall_rtol=0.25 lets it reach 4.5e-7 (engd_solver=pinv does not converge there and suits hard constraints on stationary problems); lm is the better choice")
+    steps: int = option(2000, "total optimization steps")
+    lr: float = option(1e-3, "Adam learning rate")
+    lr_final: float = option(1e-4, "Adam's learning rate at the end of its phase (exponential decay from lr)")
+    engd_solver: str = option("auto", "linear solver of engd/lm: auto, cholesky, cg, pinv, ...")
+    engd_rcond: float = option(1e-8, "pseudo-inverse cut-off of engd_solver=pinv")
+    damping: float = option(0.0, "initial damping of engd/lm/lazy_newton; 0: each one's default (its class's solver_defaults)")
+    kfac_damping: float = option(1e-3, "initial damping of kfac")
+    stall_rtol: float = option(0.6, "a second-order phase ends once its loss fell by less than this fraction over stall_window steps")
+    stall_window: int = option(100, "the stall rule's window in steps (0: never stop a phase early)")
+    dtype: str = option("float64", "float32 or float64")
+    device: str = option(default_device, "cpu, cuda, cuda:1, ... (default: $PHYSOPT_DEVICE, else cpu)")
+    seed: int = option(0, "random seed (network, sampling)")
+    derivatives: str = option("exact", "derivative mode: exact (taylor and stde are planned)")
+    error_every: int = option(100, "measure the relative L2 error every N steps (0: only at the end of each phase)")
+    target_error: float = option(0.0, "stop once the relative L2 error is at most this")
+    checkpoint_every: int = option(500, "steps between checkpoints (0: only at the end)")
+    diagnostics_every: int = option(0, "every N steps write Gram/Hessian top eigenvalues and the Gram condition number to the metrics")
+    jets: bool = option(True, "MLP jets for Gauss-Newton Jacobians and K-FAC (checked against the exact path)")
 
     def hidden_widths(self) -> list[int]:
         """The hidden layer widths: ``hidden`` parsed, else ``depth`` times ``width``."""
@@ -145,7 +141,8 @@ class _Batch:
         self.conditions: list[dict] = []
 
 
-class PINN:
+@register_solver("pinn")
+class PINN(AbstractSolver):
     """Physics-informed neural network solver.
 
     Args:
@@ -153,16 +150,11 @@ class PINN:
         options: :class:`PINNOptions` or keyword overrides of them.
     """
 
-    name = "pinn"
     Options = PINNOptions
+    tiny_options = {"points": 64, "boundary_points": 16, "width": 8, "depth": 1, "steps": 10, "optimizer": "adam"}
 
     def __init__(self, problem: Problem, options: PINNOptions | None = None, **overrides):
-        if not isinstance(problem, Problem):
-            raise ProblemDefinitionError(f"PINN needs a Problem instance, got {problem!r}")
-        problem.validate()
-        self.problem = problem
-        self.options = dataclasses.replace(options or PINNOptions(), **overrides)
-        self.options.validate()
+        super().__init__(problem, options, **overrides)
         o = self.options
         self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
         torch.manual_seed(o.seed)
@@ -173,14 +165,14 @@ class PINN:
         # hard/auto: the problem's HardConstraint, else one built from its conditions
         self.hard = problem.hard_constraint() if o.bc != "soft" else None
         if self.hard is None and o.bc == "hard":
-            self.hard = self._automatic_ansatz()
+            self.hard = automatic_ansatz(problem)
         elif self.hard is None and o.bc == "auto":
             try:  # exact boundary/initial values where an ansatz can be built, penalties otherwise
-                self.hard = self._automatic_ansatz()
+                self.hard = automatic_ansatz(problem)
             except ConfigurationError:
                 self.hard = None
         self.soft = problem.soft_conditions(self.hard)
-        self.term_names = _term_names(self.soft)
+        self.term_names = term_names(self.soft)
         self.rng = np.random.default_rng(o.seed)
         self.batch = self.sample()
 
@@ -194,42 +186,6 @@ class PINN:
         if self.hard is None:
             return self.network_field(x)
         return self.hard.ansatz(x, self.network_field(x))
-
-    def _automatic_ansatz(self) -> HardConstraint:
-        p = self.problem
-        dirichlet = [c for c in p.conditions if c.kind == "dirichlet"]
-        initial = [c for c in p.conditions if c.kind == "initial" and c.order == 0]
-        if any(c.where is not None for c in dirichlet) or len(dirichlet) > 1:
-            raise ConfigurationError(
-                "--bc hard builds an ansatz for one Dirichlet condition on the whole boundary; this problem "
-                "restricts it with `where`. Use --bc soft, or add a HardConstraint to the problem"
-            )
-        if not dirichlet and not initial:
-            raise ConfigurationError(
-                "--bc hard needs a Dirichlet condition on the whole boundary or an Initial condition; use --bc soft"
-            )
-        if dirichlet and not getattr(p.domain, "has_boundary_factor", True):
-            raise ConfigurationError(
-                f"--bc hard needs a boundary factor, which {type(p.domain).__name__} does not have; use --bc soft, "
-                "or add a HardConstraint to the problem"
-            )
-        g = dirichlet[0].value if dirichlet else None
-        u0 = initial[0].value if initial else None
-        domain, time_interval = p.domain, p.time
-        n = p.n_space
-
-        def ansatz(x, net):
-            space = x[:n]
-            if u0 is None:
-                return g(x) + domain.boundary_factor(space) * net
-            t0 = time_interval.t0
-            lag = (x[n] - t0) / time_interval.length
-            if g is None:
-                return u0(space) + lag * net
-            x_at_t0 = torch.cat([space, torch.full_like(x[n:], t0)])
-            return g(x) + u0(space) - g(x_at_t0) + lag * domain.boundary_factor(space) * net
-
-        return HardConstraint(ansatz, replaces=tuple(dirichlet) + tuple(initial[:1]))
 
     def enforcement(self) -> list[dict[str, str]]:
         """How each of the problem's conditions is honoured: built into the ansatz, or a penalty term.
@@ -264,67 +220,18 @@ class PINN:
         return mapped
 
     def sample(self) -> _Batch:
-        """Draw collocation points for the residual and each soft condition."""
+        """Draw collocation points for the residual and each soft condition (each condition says where)."""
         self._rng_before_batch = _encode_rng(self.rng)  # a checkpoint redraws this very batch
         p, o = self.problem, self.options
         d = p.domain
         batch = _Batch()
         batch.interior = self._tensor(self._space_time(o.points, d.n_unit_interior, d.map_interior)[0])
+        sampler = PointSampler(o.boundary_points, self._space_time,
+                               lambda n, dim: unit_cube_samples(n, dim, o.sampling, self.rng))
         for c in self.soft:
-            entry = {"condition": c}
-            if c.kind in ("dirichlet", "neumann"):
-                points, normals = self._boundary_points(c)
-                entry["points"], entry["normals"] = self._tensor(points), self._tensor(normals)
-            elif c.kind == "initial":
-                space = d.map_interior(unit_cube_samples(o.boundary_points, d.n_unit_interior, o.sampling, self.rng))
-                entry["points"] = self._tensor(np.column_stack([space, np.full(len(space), p.time.t0)]))
-            elif c.kind == "periodic":
-                if not isinstance(d, Box):
-                    raise ProblemDefinitionError(f"Periodic needs a Box domain, problem '{p.problem_name}' has {d!r}")
-                others = [j for j in range(d.dim) if j != c.dim]
-
-                def face(unit, c=c, others=others):
-                    pts = np.empty((len(unit), d.dim))
-                    pts[:, c.dim] = d.lo[c.dim]
-                    for k, j in enumerate(others):
-                        pts[:, j] = d.lo[j] + unit[:, k] * d.lengths[j]
-                    return pts
-
-                low = self._space_time(o.boundary_points, len(others), face)[0]
-                high = low.copy()
-                high[:, c.dim] = d.hi[c.dim]
-                entry["points"], entry["partner"] = self._tensor(low), self._tensor(high)
-            batch.conditions.append(entry)
+            points = {name: self._tensor(array) for name, array in c.sample(p, sampler).items()}
+            batch.conditions.append({"condition": c, **points})
         return batch
-
-    def _boundary_points(self, c):
-        p, o = self.problem, self.options
-        d = p.domain
-        want = o.boundary_points
-        if c.where is None:
-            return self._space_time(want, d.n_unit_boundary, d.map_boundary)
-        where = c.where
-        if isinstance(where, str):  # a tagged part of a MeshDomain's boundary
-            if not getattr(d, "boundary_parts", None):
-                raise ProblemDefinitionError(
-                    f"{c!r}: where={where!r} names a tagged boundary part, but the domain {d!r} has no boundary tags; "
-                    "tags come from a MeshDomain's boundary_tags or a gmsh file's physical groups; "
-                    "otherwise give `where` a predicate"
-                )
-            try:
-                where = d.boundary_part(where)
-            except ConfigurationError as e:
-                raise ProblemDefinitionError(f"{c!r}: {e}") from None
-        points, normals = self._space_time(8 * want, d.n_unit_boundary, d.map_boundary)
-        mask = np.asarray(where(points), dtype=bool).reshape(-1)
-        if mask.shape[0] != points.shape[0]:
-            raise ProblemDefinitionError(f"{c!r}: `where` must return one boolean per point, got shape {mask.shape}")
-        if not mask.any():
-            raise ProblemDefinitionError(
-                f"{c!r}: `where` selects none of the boundary points; check the predicate "
-                "(compare coordinates with np.isclose, not ==, when in doubt)"
-            )
-        return points[mask][:want], normals[mask][:want]
 
     # ----- loss ---------------------------------------------------------------------
     def _pointwise_terms(self) -> list[tuple[str, Callable, tuple[torch.Tensor, ...], float, int | None]]:
@@ -336,36 +243,11 @@ class PINN:
         first point only (None: it looks elsewhere too) — what MLP jets must carry.
         """
         p = self.problem
-        n = p.n_space
         terms = [("residual", lambda u, x: p.residual(u, x), (self.batch.interior,), 1 / math.sqrt(len(self.batch.interior)), 2)]
         for entry, key in zip(self.batch.conditions, self.term_names):
-            c, x = entry["condition"], entry["points"]
-            scale = math.sqrt(c.weight / len(x))
-            if c.kind == "dirichlet":
-                terms.append((key, lambda u, y, c=c: u(y) - c.value(y), (x,), scale, 0))
-            elif c.kind == "neumann":
-                def flux(u, y, normal, c=c):
-                    grad_u = torch.stack([partial(u, i)(y) for i in range(n)], -1)
-                    return (grad_u * normal).sum(-1) - c.value(y)
-
-                terms.append((key, flux, (x, entry["normals"]), scale, 1))
-            elif c.kind == "initial":
-                def initial(u, y, c=c):
-                    f = u if c.order == 0 else time_derivative(u, c.order)
-                    return f(y) - c.value(y[:n])
-
-                terms.append((key, initial, (x,), scale, c.order if c.order <= 2 else None))
-            elif c.kind == "periodic":
-                def jump(u, y, z, c=c):
-                    d = (u(y) - u(z)).reshape(-1)
-                    if c.derivative:
-                        du = partial(u, c.dim)
-                        d = torch.cat([d, (du(y) - du(z)).reshape(-1)])
-                    return d
-
-                terms.append((key, jump, (x, entry["partner"]), scale, None))
-            else:
-                raise ProblemDefinitionError(f"no loss for condition kind '{c.kind}'")
+            c = entry["condition"]
+            args = tuple(v for k, v in entry.items() if k != "condition")  # the sampled arrays, in their order
+            terms.append((key, c.residual, args, math.sqrt(c.weight / len(args[0])), c.derivative_order))
         return terms
 
     def residual_terms(self, field=None) -> dict[str, torch.Tensor]:
@@ -414,13 +296,11 @@ class PINN:
             return torch.cat(list(self.residual_terms(self.field_at(flat, theta)).values()))
 
         def jacobian(theta):
-            blocks = []
             with self.problem.layout(), derivative_mode(self.options.derivatives):
-                for _, fn, args, scale, _ in self._pointwise_terms():
-                    point_grad = jacrev(lambda th, *a, fn=fn: fn(self.field_at(flat, th), *a))
-                    J = vmap(point_grad, in_dims=(None,) + (0,) * len(args))(theta, *args)
-                    blocks.append(J.reshape(-1, theta.numel()) * scale)
-            return torch.cat(blocks)
+                return torch.cat([
+                    per_point_jacobian(lambda th, *a, fn=fn: fn(self.field_at(flat, th), *a), theta, *args, scale=scale)
+                    .reshape(-1, theta.numel()) for _, fn, args, scale, _ in self._pointwise_terms()
+                ])
 
         # measured (benchmarks/curvature.py, PINN Jacobian): the jet Jacobian is 1.9-2.9x faster from two
         # hidden layers on, 0.64x for one; residual values are cheaper on the exact path
@@ -438,36 +318,20 @@ class PINN:
 
     # ----- solve --------------------------------------------------------------------
     def optimizer_options(self, name: str, steps: int) -> dict:
-        o = self.options
-        damping = o.damping or DEFAULT_DAMPING.get(name)
-        if name == "adam":
-            return {"lr": o.lr, "lr_final": o.lr_final, "steps": steps}
-        if name == "engd":
-            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": damping, "rcond": o.engd_rcond}
-        if name == "lm":
-            return {"objective": self.least_squares(), "solver": o.engd_solver, "damping": damping}
-        if name == "kfac":
-            return {"objective": self.least_squares(), "damping": o.kfac_damping}
-        if name in ("newton_cg", "lazy_newton"):
-            return {"objective": self.least_squares(), "damping": damping}
-        if name in ("multiadam", "adahessian", "sophia"):
-            return {"objective": self.least_squares(), "lr": o.lr, "lr_final": o.lr_final, "steps": steps}
-        return {}
+        """Constructor arguments of optimizer ``name`` for a phase of ``steps`` steps: the options it declares,
+        and :meth:`least_squares` if it needs more than the loss closure (:meth:`AbstractOptimizer.arguments`)."""
+        return OPTIMIZERS.get(name).arguments(self, self.options, steps)
 
     def make_state(self, checkpoint: dict | None = None) -> TrainingState:
         phases = parse_schedule(self.options.optimizer, self.options.steps)
         state = TrainingState(self.model, phases)
         if checkpoint is not None:
-            self.model.load_state_dict(checkpoint["model"])
             saved = [tuple(x) for x in checkpoint["phases"]]
             if saved != [tuple(x) for x in phases]:
                 raise ConfigurationError(
                     f"cannot resume: the checkpoint's optimizer schedule {saved} differs from the requested {phases}"
                 )
-            state.step, state.phase_index = int(checkpoint["step"]), int(checkpoint["phase_index"])
-            state.phase_start = int(checkpoint.get("phase_start", state.step))
-            state.notes = list(checkpoint.get("notes", []))
-            state.optimizer_state, state.elapsed = checkpoint["optimizer"], float(checkpoint["elapsed"])
+            state.load(checkpoint)
             rng_state = checkpoint.get("numpy_rng")
             if rng_state is not None:  # redraw the batch the checkpointed run was training on
                 self.rng.bit_generator.state = _decode_rng(rng_state)
@@ -503,16 +367,6 @@ class PINN:
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
         info["final_loss"] = float(self.loss()[0].detach())  # at the final parameters
         return Solution(self.problem, self.model, self.field, info)
-
-
-def _term_names(conditions) -> list[str]:
-    """Loss-term names of penalty conditions: the kind (``initial_dt``/``initial_dt2`` for a rate), then ``_2``, ``_3``, …."""
-    names, counts = [], {}
-    for c in conditions:
-        base = c.kind if c.kind != "initial" or c.order == 0 else "initial_dt" + ("" if c.order == 1 else str(c.order))
-        counts[base] = counts.get(base, 0) + 1
-        names.append(base if counts[base] == 1 else f"{base}_{counts[base]}")
-    return names
 
 
 def _encode_rng(rng: np.random.Generator) -> dict:

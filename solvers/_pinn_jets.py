@@ -23,11 +23,11 @@ import dataclasses
 import itertools
 
 import torch
-from torch.func import jacrev, vmap
+from torch.func import vmap
 
 from physopt import ConfigurationError, derivative_mode
 from physopt.curvature import FlatParameters
-from physopt.curvature import KroneckerBlock, KroneckerCurvature, MLPStructure, kronecker_factors
+from physopt.curvature import KroneckerBlock, KroneckerCurvature, MLPStructure, kronecker_factors, per_point_jacobian
 
 __all__ = ["JetResiduals", "jets_for"]
 
@@ -136,9 +136,9 @@ class JetResiduals:
         with layout, mode:
             for _, fn, args, scale, order in self._terms(theta):
                 if order is None:
-                    point_grad = jacrev(lambda th, *a, fn=fn: fn(self.solver.field_at(self.flat, th), *a))
-                    J = vmap(point_grad, in_dims=(None,) + (0,) * len(args))(theta, *args)
-                    blocks.append(J.reshape(len(args[0]), -1, theta.numel()) * scale)
+                    J = per_point_jacobian(lambda th, *a, fn=fn: fn(self.solver.field_at(self.flat, th), *a), theta, *args,
+                                           scale=scale)
+                    blocks.append(J.reshape(len(args[0]), -1, theta.numel()))
                 else:
                     blocks.append(self._backward(theta, fn, args, order, scale))
             rows = sum(b.shape[0] * b.shape[1] if torch.is_tensor(b) else b[1][0][0].shape[0] * len(b[1]) for b in blocks)

@@ -2,57 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import abc
+import dataclasses
+from typing import Callable, final
 
 import numpy as np
 import torch
 from torch.func import vmap
 
-__all__ = ["Solution", "relative_errors"]
+from physopt import relative_l2
+from physopt._atomic import atomic_torch_save
+
+__all__ = ["AbstractSolution", "Solution", "Metric", "relative_errors", "SOLUTION_KINDS"]
+
+#: a solution's kinds: one field over space(-time), or weights stored at time steps and interpolated
+SOLUTION_KINDS = ("pointwise", "time_series")
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A named extra result of a solve (a stepper's error floor, a conservation residual, ...).
+
+    ``name`` is its key in the summary's ``metrics``; ``kind`` says how a convergence study
+    treats it: ``"error"`` (fitted for an order like the relative L2 error) or ``"info"``
+    (tabulated only).
+    """
+
+    name: str
+    value: float | None
+    description: str
+    kind: str = "info"
 
 
 def relative_errors(predicted: torch.Tensor, reference: torch.Tensor, names) -> dict[str, float]:
-    r"""Discrete relative L2 :math:`\|u-\hat u\|_2/\|u\|_2` and max-abs errors, overall and per unknown."""
-    diff = (predicted - reference).double()
-    ref = reference.double()
-    out = {
-        "rel_l2": float(diff.norm() / ref.norm().clamp_min(1e-300)),
-        "max_abs": float(diff.abs().max()),
-    }
+    r"""Discrete relative L2 :math:`\|u-\hat u\|_2/\|u\|_2` (:func:`physopt.relative_l2`) and max-abs errors,
+    overall and per unknown (float64)."""
+    predicted, reference = predicted.double(), reference.double()
+    out = {"rel_l2": relative_l2(predicted, reference), "max_abs": float((predicted - reference).abs().max())}
     if len(names) > 1:
         for i, name in enumerate(names):
-            out[f"rel_l2_{name}"] = float(diff[:, i].norm() / ref[:, i].norm().clamp_min(1e-300))
-            out[f"max_abs_{name}"] = float(diff[:, i].abs().max())
+            out[f"rel_l2_{name}"] = relative_l2(predicted[:, i], reference[:, i])
+            out[f"max_abs_{name}"] = float((predicted[:, i] - reference[:, i]).abs().max())
     return out
 
 
-class Solution:
-    """A field ``u`` learned for ``problem``: ``solution(points)`` gives ``(N, n_unknowns)``.
+class AbstractSolution(abc.ABC):
+    """What a solve returns: values anywhere, errors against the reference, named metrics, saved weights.
+
+    Two final kinds: :class:`Solution` (one pointwise field over space or space-time) and a
+    time series (network weights stored at time steps, interpolated in time: ``TENGSolution``).
 
     Args:
         problem: the Problem it solves.
-        model: the trained network.
-        field: the pointwise map ``x -> u(x)`` (network plus any hard-constraint ansatz).
+        model: the trained network (its dtype and device are the solution's).
+        info: at least ``steps``, ``stop_reason``, ``train_time_s``, ``final_loss``.
     """
 
-    def __init__(self, problem, model: torch.nn.Module, field: Callable[[torch.Tensor], torch.Tensor], info: dict | None = None):
-        self.problem, self.model, self.field = problem, model, field
+    kind: str  # one of SOLUTION_KINDS
+
+    def __init__(self, problem, model: torch.nn.Module, info: dict | None = None):
+        self.problem, self.model = problem, model
         self.info = dict(info or {})
         p = next(model.parameters())
         self.dtype, self.device = p.dtype, p.device
 
-    def __call__(self, points, batch_size: int = 16384) -> torch.Tensor:
-        points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
-        if points.ndim != 2 or points.shape[1] != self.problem.n_coordinates:
-            raise ValueError(
-                f"points must have shape (N, {self.problem.n_coordinates}) for problem "
-                f"'{self.problem.problem_name}', got {tuple(points.shape)}"
-            )
-        outs = []
-        with torch.no_grad(), self.problem.layout():
-            for chunk in points.split(batch_size):
-                outs.append(vmap(self.field)(chunk).reshape(chunk.shape[0], -1))
-        return torch.cat(outs) if outs else torch.zeros(0, self.problem.n_unknowns, dtype=self.dtype, device=self.device)
+    @abc.abstractmethod
+    def __call__(self, points) -> torch.Tensor:
+        """Values ``(N, n_unknowns)`` at ``points`` ``(N, n_coordinates)``."""
 
     def numpy(self, points) -> np.ndarray:
         """Values at ``points`` as a float64 NumPy array ``(N, n_unknowns)``."""
@@ -67,9 +83,44 @@ class Solution:
         predicted = self(points).double().cpu()
         return relative_errors(predicted, reference.cpu(), self.problem.unknowns)
 
+    def metrics(self) -> list[Metric]:
+        """Extra named results beyond ``errors()`` (none unless a solution kind declares some)."""
+        return []
+
     def save(self, path) -> None:
-        """Save the network weights (``state_dict``; loads with ``weights_only=True``)."""
-        torch.save(self.model.state_dict(), path)
+        """Save the network weights (``state_dict``, atomically; loads with ``weights_only=True``)."""
+        atomic_torch_save(path, self.model.state_dict())
+
+@final
+class Solution(AbstractSolution):
+    """A field ``u`` learned for ``problem``: ``solution(points)`` gives ``(N, n_unknowns)``.
+
+    Args:
+        problem: the Problem it solves.
+        model: the trained network.
+        field: the pointwise map ``x -> u(x)`` (network plus any hard-constraint ansatz).
+        info: the run's ``info`` (see :class:`AbstractSolution`).
+    """
+
+    kind = "pointwise"
+
+    def __init__(self, problem, model: torch.nn.Module, field: Callable[[torch.Tensor], torch.Tensor], info: dict | None = None):
+        super().__init__(problem, model, info)
+        self.field = field
+
+    def __call__(self, points, batch_size: int = 16384) -> torch.Tensor:
+        points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
+        if points.ndim != 2 or points.shape[1] != self.problem.n_coordinates:
+            raise ValueError(
+                f"points must have shape (N, {self.problem.n_coordinates}) for problem "
+                f"'{self.problem.problem_name}', got {tuple(points.shape)}"
+            )
+        outs = []
+        with torch.no_grad(), self.problem.layout():
+            for chunk in points.split(batch_size):
+                outs.append(vmap(self.field)(chunk).reshape(chunk.shape[0], -1))
+        return torch.cat(outs) if outs else torch.zeros(0, self.problem.n_unknowns, dtype=self.dtype, device=self.device)
+
 
 
 def error_function(problem, field, dtype, device, max_points: int = 4096) -> Callable[[], float] | None:
@@ -82,11 +133,10 @@ def error_function(problem, field, dtype, device, max_points: int = 4096) -> Cal
         points = points[np.sort(keep)]
     reference = problem.solution_at(points).to(dtype=dtype, device=device)
     points = points.to(dtype=dtype, device=device)
-    norm = reference.norm()
 
     def rel_l2() -> float:
         with torch.no_grad(), problem.layout():
             values = vmap(field)(points).reshape(reference.shape)
-        return float((values - reference).norm() / norm)
+        return relative_l2(values, reference)
 
     return rel_l2

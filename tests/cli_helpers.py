@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from physopt._cli import main
+from physopt.cli import main
 
 
 def cli(capsys, *argv):

@@ -1,6 +1,6 @@
 """The ``physopt`` command line: list, solve, plot, run directories and error messages.
 
-Most tests call :func:`physopt._cli.main` in-process (fast); a few run
+Most tests call :func:`physopt.cli.main` in-process (fast); a few run
 ``python -m physopt`` in a subprocess to check the real entry point. Every run
 is tiny and writes under ``tmp_path`` (the tests also run with the current
 directory there, so nothing lands in the repository).
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from physopt._cli import main
+from physopt.cli import main
 from physopt.viz import pyvista_installed
 from cli_helpers import cli, error_line
 from image_checks import assert_real_image, image_frames
@@ -147,7 +147,7 @@ BAD_INPUT = [
     pytest.param(["poisson2d", "--solver", "nope"], ["unknown solver 'nope'", "choose one of: pinn"], id="solver"),
     pytest.param(
         ["poisson2d", "--optimizer", "sgd"],
-        ["unknown optimizer 'sgd'", "adam, lbfgs, engd", "adam+lbfgs", "adam:2000,lbfgs:500"],
+        ["unknown optimizer 'sgd'", "adahessian, adam, engd", "adam+lbfgs", "adam:2000,lbfgs:500"],
         id="optimizer",
     ),
     pytest.param(

@@ -1,4 +1,4 @@
-"""``physopt convergence`` and :mod:`physopt.convergence`: the order fit, a tiny real study, resume, errors.
+"""``physopt convergence`` and :mod:`physopt.cli.convergence`: the order fit, a tiny real study, resume, errors.
 
 Every study is tiny (a few Adam steps of a width-8 PINN) and writes under ``tmp_path``.
 """
@@ -17,9 +17,9 @@ import pytest
 
 from image_checks import assert_real_image, image_frames
 from physopt import ConfigurationError
-from physopt._cli import main
+from physopt.cli import main
 from cli_helpers import cli, error_line
-from physopt.convergence import convergence_study, observed_order, parse_fit_range, plot_convergence
+from physopt.cli.convergence import convergence_study, format_table, observed_order, parse_fit_range, plot_convergence
 
 # TINY of test_cli.py without --steps (the steps are what the CLI study varies)
 SMALL = ["--points", "64", "--boundary-points", "32", "--width", "8", "--depth", "1", "--optimizer", "adam", "--lr", "0.01"]
@@ -204,7 +204,9 @@ def test_plot_draws_the_stepper_floor(tmp_path):
     rows = [{"value": h, "rel_l2": 5 * h**2 + 1e-6, "max_abs": 9 * h**2, "floor_rel_l2": 1e-6, "status": "finished"}
             for h in dt]
     slope, intercept = observed_order(dt[:3], [r["rel_l2"] for r in rows[:3]])
-    study = {"problem": "heat2d", "solver": "teng", "vary": {"name": "dt"}, "rows": rows,
+    metrics = {"floor_rel_l2": {"description": "stepper floor (final time)", "kind": "error"},
+               "rel_l2_final": {"description": "relative L2 at the final time", "kind": "error"}}
+    study = {"problem": "heat2d", "solver": "teng", "vary": {"name": "dt"}, "rows": rows, "metrics": metrics,
              "fit": {"slope": slope, "intercept": intercept, "order": slope, "values_used": dt[:3]}}
     assert_real_image(plot_convergence(study, tmp_path / "floor.png"))
 
@@ -270,3 +272,42 @@ def test_prefixes_pick_option_or_parameter(tmp_path):
 def test_vary_is_required(capsys):
     code, _, err = cli(capsys, "convergence", "poisson2d")
     assert code == 2 and "the following arguments are required: --vary" in err
+
+
+# ----- a solver's metrics -------------------------------------------------------------------
+
+METRIC_SOLVER = textwrap.dedent(
+    '''
+    from solvers import PINN, Metric
+
+    class MetricPINN(PINN):
+        """A PINN whose solutions report two extra metrics."""
+
+        def solve(self, *args, **kwargs):
+            solution = super().solve(*args, **kwargs)
+            half = solution.errors()["rel_l2"] / 2
+            solution.metrics = lambda: [Metric("half_error", half, "half the relative L2 error", "error"),
+                                        Metric("answer", 42.0, "an informative number", "info")]
+            return solution
+    '''
+)
+
+
+def test_a_solvers_metrics_become_columns_and_lines(tmp_path):
+    """The study knows no solver: whatever Solution.metrics() reports is in the summary, the rows, the table and the CSV."""
+    (tmp_path / "metric_solver.py").write_text(METRIC_SOLVER)
+    study = convergence_study("poisson2d", "metric_solver.py", vary="steps=2,4", options=SMALL_OPTIONS, out="m")
+    assert study["metrics"] == {"half_error": {"description": "half the relative L2 error", "kind": "error"},
+                                "answer": {"description": "an informative number", "kind": "info"}}
+    for row in study["rows"]:
+        assert row["half_error"] == pytest.approx(row["rel_l2"] / 2) and row["answer"] == 42.0
+    summary = json.loads((tmp_path / "m" / "steps=2" / "summary.json").read_text())
+    assert summary["metrics"] == {"half_error": study["rows"][0]["half_error"], "answer": 42.0}
+    header = format_table(study).splitlines()[0].split()
+    assert header == ["steps", "rel_l2", "max_abs", "half_error", "answer", "time_s", "status"]
+    with (tmp_path / "m" / "convergence.csv").open() as handle:
+        assert {"half_error", "answer"} <= set(next(csv.reader(handle)))
+    assert json.loads((tmp_path / "m" / "convergence.json").read_text())["metrics"] == study["metrics"]
+    again = convergence_study("poisson2d", "metric_solver.py", vary="steps=2,4,8", options=SMALL_OPTIONS, out="m", resume=True)
+    assert again["metrics"] == study["metrics"] and again["rows"][0]["half_error"] == study["rows"][0]["half_error"]
+    assert_real_image(tmp_path / "m" / "convergence.png")

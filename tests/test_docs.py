@@ -9,7 +9,7 @@
   ``python -m physopt ...`` and ``bash scripts/demo.sh ARGS`` (which runs
   ``physopt solve ARGS``, the problem defaulting to poisson2d) — in ```bash,
   ```sh and plain ``` blocks and in inline code is parsed by the real parser
-  (``physopt._cli.build_parser``) and its names are checked as ``physopt solve``
+  (``physopt.cli.build_parser``) and its names are checked as ``physopt solve``
   would check them before solving: the problem is registered, or a file the
   repository has, or a file that a block of the same page defines (a block whose
   first line is ``# name.py``); ``--solver`` exists; flags, ``--set`` options and
@@ -256,14 +256,14 @@ def check_synopsis(cmd: Command, parser) -> None:
     subs = _subparsers(parser)
     sub = cmd.argv[0] if cmd.argv else None
     assert sub in subs, f"unknown subcommand {sub!r}; physopt has: {', '.join(subs)}"
-    from physopt._cli import OPTION_FLAGS
+    from physopt.cli._main import solver_flags
 
     actions = subs[sub]._actions
     known = {s for a in actions for s in a.option_strings}
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", cmd.text))
     assert not named - known, f"no such flag of `physopt {sub}`: {', '.join(sorted(named - known))}"
     if "[options]" not in cmd.text:
-        option_flags = {"--" + name.replace("_", "-") for name in OPTION_FLAGS}
+        option_flags = {entry.flag for entry in solver_flags().values()}
         own = {
             max(a.option_strings, key=len)
             for a in actions
@@ -280,8 +280,9 @@ def check_synopsis(cmd: Command, parser) -> None:
 def check_command(cmd: Command, parser, folder: Path) -> None:
     """Parse ``cmd`` with physopt's parser and check its names as ``physopt solve`` would."""
     from physopt import NotImplementedYet, parse_schedule
-    from physopt._cli import OPTION_FLAGS, _load_problem, _pairs
-    from physopt.convergence import _numbers, _resolve_name, parse_fit_range, parse_vary
+    from physopt.cli._main import option_values, pairs
+    from physopt.cli._run import load_problem
+    from physopt.cli._vary import numbers, parse_fit_range, parse_vary, resolve_name
 
     import problems
     import solvers
@@ -307,10 +308,11 @@ def check_command(cmd: Command, parser, folder: Path) -> None:
     if args.command not in ("solve", "convergence"):
         return
 
+    if args.solver.startswith("path/to/"):
+        return  # a placeholder solver file: its options are unknown
     solver_cls = solvers.resolve_solver(args.solver)
-    options = {name: str(getattr(args, name)) for name in OPTION_FLAGS if getattr(args, name) is not None}
-    options.update(_pairs(args.set, "--set"))
-    params = _pairs(args.param, "--param")
+    options, _, _ = option_values(args)  # a flag the solver has no option for is an error here
+    params = pairs(args.param, "--param")
     if args.command == "solve" and args.resume:
         assert not (params or options), "--resume refuses --param, --set and option flags"
     spec = _problem_spec(args.problem, _page_files(cmd.page, folder))
@@ -324,12 +326,12 @@ def check_command(cmd: Command, parser, folder: Path) -> None:
         parse_fit_range(args.fit_range)
         if problem_cls is None:
             return  # a placeholder problem: its parameters are unknown
-        kind, name = _resolve_name(name_text, solver_cls.Options.field_types(), dict(problem_cls.parameters), args.solver, args.problem)
+        kind, name = resolve_name(name_text, solver_cls.Options.field_types(), dict(problem_cls.parameters), args.solver, args.problem)
         fixed = options if kind == "option" else params
         assert name not in fixed, f"{name} is varied and also fixed"
         runs = [
             (params | ({name: text} if kind == "param" else {}), options | ({name: text} if kind == "option" else {}))
-            for text, _ in _numbers(name_text, values)
+            for text, _ in numbers(name_text, values)
         ]
     for run_params, run_options in runs:
         try:
@@ -339,14 +341,14 @@ def check_command(cmd: Command, parser, folder: Path) -> None:
             return  # a planned feature, named to show its message (`--derivatives taylor`): a real name
         if spec is None:
             continue
-        problem = _load_problem(spec, run_params)
+        problem = load_problem(spec, run_params)
         if torch.cuda.is_available() or not opts.device.startswith("cuda"):  # the solver accepts the problem (built tiny)
             solver_cls(problem, shrink(opts))
 
 
 @pytest.fixture(scope="module")
 def parser():
-    from physopt._cli import build_parser
+    from physopt.cli import build_parser
 
     return build_parser()
 
@@ -427,12 +429,12 @@ def pages(tmp_path_factory):
 
 
 def _run_block(block: Block, page: dict) -> None:
-    from physopt._cli import main
+    from physopt.cli import main
 
     for command in block.setup:
         argv = shlex.split(command)[1:]
         assert main([*argv, "--no-progress"]) == 0, f"setup `{command}` failed"
-    code = compile("\n" * (block.line - 1) + block.code, str(block.page), "exec")  # tracebacks name the page's lines
+    code = compile("\n" * (block.line - 1) + block.code, str(block.page), "exec", dont_inherit=True)  # as a user's file: no __future__ of this module; tracebacks name the page's lines
     exec(code, page["ns"])
 
 
@@ -450,7 +452,8 @@ def test_python_block(block, pages, monkeypatch, capfd):
 
     page = pages(block.page)
     monkeypatch.chdir(page["dir"])
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the docs register example problems
+    registry.registered_problems()  # the library first
+    monkeypatch.setattr(registry.PROBLEMS, "_classes", dict(registry.PROBLEMS._classes))  # the docs register example problems
     _tiny_solvers(monkeypatch)
     if page["failed"]:
         pytest.skip(f"an earlier block of this page failed: {page['failed']}")
@@ -526,7 +529,8 @@ def test_problem_and_solver_lists_name_every_registered_one():
     import problems._registry
     import solvers._registry
 
-    names = set(problems._registry._REGISTRY)  # the library (plug-ins are not the docs' business)
+    problems._registry.registered_problems()
+    names = set(problems._registry.PROBLEMS._classes)  # the library (plug-ins are not the docs' business)
     text = (ROOT / "docs/problems.md").read_text(encoding="utf-8")
     library = text[text.index("## The problem library"):]
     library = library[: library.index("\n### ")]
@@ -536,23 +540,22 @@ def test_problem_and_solver_lists_name_every_registered_one():
     assert f"{len(names)} problems" in index and all(n in index for n in names), (
         f"docs/index.md's layout should list the {len(names)} library problems {sorted(names)}"
     )
-    solver_names = set(solvers._registry._BUILTIN)
+    solvers._registry.registered_solvers()
+    solver_names = set(solvers.SOLVERS._classes)  # the built-in ones
     listed = _names(_paragraph("docs/cli.md", "- `solvers`:"))
     assert solver_names <= listed, f"docs/cli.md's `solvers` entry lacks {sorted(solver_names - listed)}"
 
 
 def test_cli_flag_table_names_every_flag():
-    from physopt._cli import OPTION_FLAGS
-
-    import solvers
+    """docs/cli.md's table of solver option flags: every generated flag, its option and the solvers that take it."""
+    from physopt.cli._main import solver_flags
 
     text = (ROOT / "docs/cli.md").read_text(encoding="utf-8")
-    rows = set(re.findall(r"^\| `--([a-z-]+)` \| `([a-z_]+)` \|", text, re.M))
-    expected = {(name.replace("_", "-"), name) for name in OPTION_FLAGS}
-    assert rows == expected, f"docs/cli.md's solver option flags: missing {sorted(expected - rows)}, extra {sorted(rows - expected)}"
-    without_flag = set(solvers.PINNOptions.field_types()) - set(OPTION_FLAGS)
-    listed = _names(_paragraph("docs/cli.md", "| `--set OPTION=VALUE` |"))
-    assert without_flag <= listed, f"docs/cli.md's --set row should name the PINN options without a flag: {sorted(without_flag - listed)}"
+    rows = {flag: (name, takers) for flag, name, takers in re.findall(r"^\| `--([a-z-]+)` \| `([a-z_]+)` \| ([a-z, ]+) \|", text, re.M)}
+    expected = {entry.flag[2:]: (name, ", ".join(entry.solvers)) for name, entry in solver_flags().items()}
+    wrong = {flag: (rows.get(flag), want) for flag, want in expected.items() if rows.get(flag) != want}
+    assert not wrong, f"docs/cli.md's solver option flags (flag: (documented, generated)): {wrong}"
+    assert not set(rows) - set(expected), f"docs/cli.md documents flags no solver has: {sorted(set(rows) - set(expected))}"
 
 
 # ----- the example error messages are what physopt prints ---------------------------------
@@ -574,7 +577,7 @@ class Other(Channel):
 
 def _two_unknowns_run() -> list[str]:
     """A tiny run of problems.md's `Oscillator` (fields u, v), written to ``osc``."""
-    from physopt._cli import main
+    from physopt.cli import main
 
     block = next(b for b in PARSED[ROOT / "docs/problems.md"][0] if "class Oscillator" in b.code)
     Path("osc.py").write_text(block.code, encoding="utf-8")
@@ -603,7 +606,7 @@ _EXAMPLES = next(
 @pytest.mark.parametrize("line", _EXAMPLES.code.splitlines(), ids=lambda line: line[16:50])
 def test_example_error_messages_are_real(line, tmp_path, monkeypatch, capsys):
     """docs/cli.md's "Some examples" block: each line is what the command prints today."""
-    from physopt._cli import main
+    from physopt.cli import main
 
     monkeypatch.chdir(tmp_path)
     message = line.removeprefix("physopt: error: ")

@@ -23,9 +23,17 @@ def residual_jacobian(residual: Callable[[torch.Tensor], torch.Tensor], theta: t
     return jacrev(residual)(theta)
 
 
-def per_point_jacobian(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], theta: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    r"""Per-point gradients :math:`\partial f(\theta, x_i)/\partial\theta` of a pointwise scalar ``fn``, shape ``(N, P)``."""
-    return vmap(jacrev(fn), in_dims=(None, 0))(theta, points)
+def per_point_jacobian(fn: Callable[..., torch.Tensor], theta: torch.Tensor, *points: torch.Tensor,
+                       scale: float = 1.0) -> torch.Tensor:
+    r"""Per-point parameter Jacobians :math:`s\,\partial f(\theta, x_i, y_i, \dots)/\partial\theta` of a pointwise ``fn``.
+
+    ``fn(theta, x, y, ...)`` sees one point of each of ``points`` (tensors with the same first
+    dimension N: coordinates, normals, partner points, ...). The shape is ``(N, *out, P)``,
+    ``out`` the shape of ``fn``'s value: ``(N, P)`` for a scalar ``fn``. Reverse mode per point,
+    batched over points with ``vmap``: linear in N, where ``jacrev`` of the whole vmapped
+    residual would be quadratic.
+    """
+    return vmap(jacrev(fn), in_dims=(None,) + (0,) * len(points))(theta, *points) * scale
 
 
 def _symmetric_product(A: torch.Tensor) -> torch.Tensor | None:

@@ -39,7 +39,7 @@ import torch
 from torch.func import grad_and_value
 
 from .._errors import ConfigurationError
-from .._optimizers import AbstractOptimizer
+from .._optimizers import AbstractOptimizer, register_optimizer
 from ..curvature import hessian_vector_product, hutchinson_diagonal
 from ._objective import LeastSquaresObjective
 
@@ -52,14 +52,6 @@ def hessian_diagonal_estimate(loss: Callable[[torch.Tensor], torch.Tensor], thet
     return hutchinson_diagonal(lambda V: hessian_vector_product(loss, theta, V), theta.numel(), samples=probes,
                                batch=probes, distribution="rademacher", generator=generator, dtype=theta.dtype,
                                device=theta.device).detach()
-
-
-def check_objective(name: str, objective) -> None:
-    """An objective is anything with ``.flat`` (:class:`FlatParameters`) and ``.loss(theta)``."""
-    if objective is None:
-        raise ConfigurationError(f"{name} needs the solver's objective (its loss as a function of the flat parameters)")
-    if not (hasattr(objective, "flat") and callable(getattr(objective, "loss", None))):
-        raise ConfigurationError(f"{name}: the objective must have .flat and .loss(theta), got {type(objective).__name__}")
 
 
 def check_common(name: str, lr, lr_final, steps, betas, probes, weight_decay) -> float:
@@ -92,17 +84,19 @@ def apply_update(opt, update: torch.Tensor, theta: torch.Tensor, loss: float | N
     return float(value.detach()) if loss is None else loss
 
 
+@register_optimizer("adahessian")
 class AdaHessian(AbstractOptimizer):
     """AdaHessian: Adam with the squared Hutchinson Hessian diagonal as second moment (needs the solver's objective)."""
 
-    name = "adahessian"
     closure_needs_gradient = False
+    needs = "least_squares"  # anything with .flat and .loss(theta)
+    solver_options = {"lr": "lr", "lr_final": "lr_final", "steps": "steps"}
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, lr: float = 0.1, lr_final: float | None = None,
                  steps: int = 1, betas=(0.9, 0.999), eps: float = 1e-8, hessian_power: float = 1.0, probes: int = 1,
                  seed: int = 0, weight_decay: float = 0.0):
         super().__init__(params)
-        check_objective(self.name, objective)
+        self.check_objective(objective)
         self.decay = check_common(self.name, lr, lr_final, steps, betas, probes, weight_decay)
         if not 0 < hessian_power <= 1:
             raise ConfigurationError(f"{self.name}: hessian_power must be in (0, 1], got {hessian_power!r}")

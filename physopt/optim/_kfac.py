@@ -35,7 +35,7 @@ import math
 import torch
 
 from .._errors import ConfigurationError
-from .._optimizers import AbstractOptimizer
+from .._optimizers import AbstractOptimizer, register_optimizer
 from ..curvature import KroneckerBlock, KroneckerCurvature, jacobian_vector_product
 from ._line_search import grid_line_search
 from ._objective import LeastSquaresObjective
@@ -73,22 +73,22 @@ def kronecker_sum_solve(pairs: list[tuple[torch.Tensor, torch.Tensor]], V: torch
     return PB @ ((PB.T @ V @ PA) / (1 + dB[:, None] * dA[None, :])) @ PA.T
 
 
+@register_optimizer("kfac")
 class KFAC(AbstractOptimizer):
     """K-FAC on a least-squares objective that provides per-layer Kronecker factors (MLP PINNs)."""
 
-    name = "kfac"
     closure_needs_gradient = False
     second_order = True
+    needs = "kronecker"
+    solver_options = {"damping": "kfac_damping"}
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, damping: float = 1e-3,
                  ema: float = 0.0, step_rule: str = "auto", damping_min: float = 1e-12, damping_max: float = 1e4,
                  max_halvings: int = 30, patience: int = 10):
         super().__init__(params)
-        if objective is None or objective.kronecker_fn is None:
-            raise ConfigurationError(
-                "kfac needs Kronecker factors from the solver: a PINN whose network is an MLP (Linear layers and "
-                "elementwise activations) and whose loss terms have a jet form; use --optimizer lm or engd otherwise"
-            )
+        self.check_objective(objective)
+        self.check_nonnegative(damping=damping, damping_min=damping_min, max_halvings=max_halvings)
+        self.check_positive(damping_max=damping_max, patience=patience)
         if step_rule not in ("auto", "line_search"):
             raise ConfigurationError(f"kfac step_rule must be 'auto' or 'line_search', got {step_rule!r}")
         if not 0 <= ema < 1:

@@ -18,24 +18,28 @@ import torch
 from torch.func import grad, hessian
 
 from .._errors import ConfigurationError
-from .._optimizers import AbstractOptimizer
+from .._optimizers import AbstractOptimizer, register_optimizer
 from ._line_search import grid_line_search
 
 __all__ = ["LazyNewton"]
 
 
+@register_optimizer("lazy_newton")
 class LazyNewton(AbstractOptimizer):
     """Newton steps with a dense curvature factorisation refreshed every ``reuse`` steps."""
 
-    name = "lazy_newton"
     closure_needs_gradient = False
     second_order = True
+    needs = "least_squares"
+    solver_options = {"damping": "damping"}
+    solver_defaults = {"damping": 1e-10}
 
     def __init__(self, params, objective=None, reuse: int = 5, damping: float = 1e-10, curvature: str = "gauss-newton",
-                 patience: int = 8, **_unused):
+                 patience: int = 8):
         super().__init__(params)
-        if objective is None:
-            raise ConfigurationError("lazy_newton needs the solver's objective (loss over the flat parameters)")
+        self.check_objective(objective)
+        self.check_nonnegative(damping=damping)
+        self.check_positive(patience=patience)
         if curvature not in ("gauss-newton", "hessian"):
             raise ConfigurationError(f"unknown curvature '{curvature}'; use gauss-newton or hessian")
         if reuse < 1:
@@ -87,7 +91,11 @@ class LazyNewton(AbstractOptimizer):
         return loss
 
     def state_dict(self):
-        return {"mu": self.mu, "rejected": self._rejected}
+        factor = None if self._factor is None else list(self._factor)
+        return {"mu": self.mu, "rejected": self._rejected, "age": self._age, "factor": factor}
 
     def load_state_dict(self, state):
         self.mu, self._rejected = float(state["mu"]), int(state["rejected"])
+        self._age = int(state.get("age", self.reuse))  # without the factor: refresh it on the next step
+        factor = state.get("factor")
+        self._factor = None if factor is None else (factor[0], factor[1])

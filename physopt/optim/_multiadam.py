@@ -21,25 +21,29 @@ import torch
 from torch.func import jacrev
 
 from .._errors import ConfigurationError
-from .._optimizers import AbstractOptimizer
+from .._optimizers import AbstractOptimizer, register_optimizer
 from ._objective import LeastSquaresObjective
 
 __all__ = ["MultiAdam"]
 
 
+@register_optimizer("multiadam")
 class MultiAdam(AbstractOptimizer):
     """Adam with one pair of moment estimates per loss group (groups from the solver's objective)."""
 
-    name = "multiadam"
     closure_needs_gradient = False
+    needs = "groups"
+    solver_options = {"lr": "lr", "lr_final": "lr_final", "steps": "steps"}
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, lr: float = 1e-3, betas=(0.99, 0.99),
                  eps: float = 1e-8, lr_final: float | None = None, steps: int = 1):
         super().__init__(params)
-        if objective is None or objective.groups is None:
-            raise ConfigurationError("multiadam needs the solver's loss groups (a least-squares objective with groups)")
+        self.check_objective(objective)
         if not lr > 0:
             raise ConfigurationError(f"multiadam: learning rate must be positive, got {lr!r}")
+        if lr_final is not None:
+            self.check_positive(lr_final=lr_final)
+        self.check_nonnegative(eps=eps, steps=steps)
         self.objective, self.lr, self.betas, self.eps = objective, lr, betas, eps
         self.gamma = 1.0 if lr_final is None else (lr_final / lr) ** (1.0 / max(steps, 1))
         self.t = 0

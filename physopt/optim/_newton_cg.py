@@ -17,8 +17,7 @@ import math
 import torch
 from torch.func import grad
 
-from .._errors import ConfigurationError
-from .._optimizers import AbstractOptimizer
+from .._optimizers import AbstractOptimizer, register_optimizer
 from ..curvature import hessian_vector_product
 
 __all__ = ["NewtonCG", "steihaug_cg"]
@@ -56,18 +55,20 @@ def steihaug_cg(hvp, g: torch.Tensor, radius: float, iterations: int = 50, rtol:
     return p, "iteration limit"
 
 
+@register_optimizer("newton_cg")
 class NewtonCG(AbstractOptimizer):
     """Trust-region Newton–CG (Hessian-free) on the solver's loss."""
 
-    name = "newton_cg"
     closure_needs_gradient = False
     second_order = True
+    needs = "least_squares"  # its loss over the flat parameters (a trust region: no damping option)
 
     def __init__(self, params, objective=None, radius: float = 1.0, max_radius: float = 1e3, cg_iterations: int = 50,
-                 accept: float = 1e-4, patience: int = 10, **_unused):
+                 accept: float = 1e-4, patience: int = 10):
         super().__init__(params)
-        if objective is None:
-            raise ConfigurationError("newton_cg needs the solver's objective (loss over the flat parameters)")
+        self.check_objective(objective)
+        self.check_positive(radius=radius, max_radius=max_radius, cg_iterations=cg_iterations, patience=patience)
+        self.check_nonnegative(accept=accept)
         self.objective, self.radius, self.max_radius = objective, radius, max_radius
         self.cg_iterations, self.accept, self.patience = cg_iterations, accept, patience
         self._rejected = 0

@@ -40,24 +40,26 @@ import torch
 from torch.func import grad_and_value
 
 from .._errors import ConfigurationError
-from .._optimizers import AbstractOptimizer
-from ._adahessian import apply_update, check_common, check_objective, hessian_diagonal_estimate, make_generator
+from .._optimizers import AbstractOptimizer, register_optimizer
+from ._adahessian import apply_update, check_common, hessian_diagonal_estimate, make_generator
 from ._objective import LeastSquaresObjective
 
 __all__ = ["Sophia"]
 
 
+@register_optimizer("sophia")
 class Sophia(AbstractOptimizer):
     """Sophia-H: elementwise-clipped diagonal Newton with a Hutchinson Hessian EMA (needs the solver's objective)."""
 
-    name = "sophia"
     closure_needs_gradient = False
+    needs = "least_squares"  # anything with .flat and .loss(theta)
+    solver_options = {"lr": "lr", "lr_final": "lr_final", "steps": "steps"}
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, lr: float = 1e-3, lr_final: float | None = None,
                  steps: int = 1, betas=(0.965, 0.99), gamma: float = 0.01, eps: float = 1e-12, update_every: int = 10,
                  probes: int = 1, seed: int = 0, weight_decay: float = 0.0):
         super().__init__(params)
-        check_objective(self.name, objective)
+        self.check_objective(objective)
         self.decay = check_common(self.name, lr, lr_final, steps, betas, probes, weight_decay)
         if not gamma > 0:
             raise ConfigurationError(f"{self.name}: gamma must be positive, got {gamma!r}")

@@ -356,3 +356,26 @@ def test_damped_solver_falls_back_to_the_eigendecomposition_where_cholesky_fails
     assert torch.allclose(x, Q @ ((Q.T @ b) / (e.clamp_min(0) + 1e-14)), rtol=1e-6)
     assert torch.allclose(solve(b, 0.5), torch.linalg.solve(Q @ torch.diag(e + 0.5) @ Q.T, b), atol=1e-12)
     assert solve._factor is not None
+
+
+def test_lazy_newton_resumes_with_the_curvature_it_was_reusing():
+    """The factorisation in use is part of the state: a resumed run reuses it, as the uninterrupted one does."""
+    import copy
+
+    def rosenbrock(module):
+        return objective_for(module, lambda th: torch.stack([10 * (th[1] - th[0] ** 2), 1 - th[0]]))
+
+    module = Params([-1.2, 1.0])
+    obj = rosenbrock(module)
+    opt = LazyNewton(module.parameters(), obj)
+    for _ in range(21):
+        opt.step(lambda: obj.loss(obj.flat.vector()))
+    assert 1 <= opt._age < opt.reuse  # mid-reuse: the next step uses the stored factorisation
+    state = copy.deepcopy(opt.state_dict())
+    again = Params(module.theta.detach().tolist())
+    obj2 = rosenbrock(again)
+    resumed = LazyNewton(again.parameters(), obj2)
+    resumed.load_state_dict(state)
+    opt.step(lambda: obj.loss(obj.flat.vector()))
+    resumed.step(lambda: obj2.loss(obj2.flat.vector()))
+    assert torch.allclose(again.theta.detach(), module.theta.detach(), rtol=1e-12, atol=0)

@@ -358,7 +358,7 @@ def test_colour_bar_title_is_neither_clipped_nor_on_a_tick_label(tmp_path, title
 
 def test_loss_png_of_a_poisson2d_run_shows_its_error_curve(tmp_path, monkeypatch):
     """The acceptance check: a real ``physopt solve poisson2d`` run's loss plot holds the errors it measured."""
-    from physopt._cli import main
+    from physopt.cli import main
 
     monkeypatch.chdir(tmp_path)
     argv = ["solve", "poisson2d", "--optimizer", "adam:6,lm:4", "--points", "64", "--boundary-points", "16",

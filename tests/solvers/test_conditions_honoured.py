@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from physopt import ConfigurationError, laplacian, partial, time_derivative
-from problems import Box, Dirichlet, HardConstraint, Initial, Neumann, Periodic, Problem, TimeInterval
+from physopt import ConfigurationError, laplacian, time_derivative
+from problems import Box, Dirichlet, HardConstraint, Initial, Neumann, Periodic, Problem, Robin, TimeInterval
 from solvers import PINN
 
 TINY = dict(width=8, depth=2, points=64, boundary_points=32, steps=0)
@@ -55,6 +55,9 @@ CASES = {
     "dirichlet_where": _case(_Stationary, Dirichlet(0.0, where=ON_LEFT), Dirichlet(1.0, where=lambda x: ~ON_LEFT(x))),
     "neumann": _case(_Stationary, Dirichlet(0.0, where=ON_LEFT), Neumann(0.3, where=lambda x: ~ON_LEFT(x))),
     "dirichlet_neumann": _case(_Stationary, Dirichlet(0.0), Neumann(0.0, where=ON_LEFT)),
+    "robin": _case(_Stationary, Robin(1.0, 0.5, lambda x: x[1], where=ON_LEFT), Dirichlet(0.0, where=lambda x: ~ON_LEFT(x))),
+    "dirichlet_robin": _case(_Stationary, Dirichlet(lambda x: x[0] * x[1]), Robin(lambda x: 1 + x[1], 2.0, 0.0, where=ON_LEFT)),
+    "initial_robin": _case(_Evolution, Initial(_sin), Robin(1.0, 1.0, lambda x: x[1])),
     "periodic": _case(_Stationary, Periodic(0, derivative=True), Dirichlet(0.0, where=lambda x: ~np.isclose(x[:, 1], 0.5))),
     "initial": _case(_Evolution, Initial(_sin)),
     "initial_rate": _case(_Evolution, Initial(_sin), Initial(0.5, order=1)),
@@ -153,7 +156,7 @@ class Wave(Problem):
 def test_a_run_logs_how_each_condition_is_honoured(tmp_path, monkeypatch, capsys):
     import json
 
-    from physopt._cli import main
+    from physopt.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "wave.py").write_text(WAVE_FILE, encoding="utf-8")

@@ -1,0 +1,7 @@
+"""``python -m physopt.cli`` is the ``physopt`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""The ``physopt`` command: list, solve, plot, convergence.
+
+User mistakes (unknown names, bad files, busy output directories, diverged
+training) end with one line ``physopt: error: ...`` and a non-zero exit code,
+never a traceback. Exit codes: 0 done, 2 bad input, 3 training diverged,
+130 interrupted (the checkpoint is kept; continue with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import problems
+import solvers
+
+from .._derivative_mode import available_derivative_modes
+from .._devices import available_devices
+from .._errors import ConfigurationError, Interrupted, PhysoptError, TrainingDiverged
+from .._optimizers import OPTIMIZERS, SCHEDULES
+from ..viz import PLOT_KINDS
+from ._flags import add_option_flags, check_flags_fit, given_options, option_flags, with_flag
+from ._run import format_summary, solve_to_directory
+
+__all__ = ["main", "build_parser", "solver_flags", "pairs", "option_values"]
+
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+
+_SET_HELP = ("any solver option by its field name (dashes may replace underscores); the way to give the options of a "
+             "solver loaded from a file (--solver FILE.py:Class), which have no flags of their own")
+_SOLVER_HELP = "a registered solver name (default: pinn), or path/to/file.py[:ClassName] (its options: --set NAME=VALUE)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"physopt: error: {message}\n")
+
+
+def solver_flags() -> dict:
+    """The option flags of every registered solver (see :mod:`physopt.cli._flags`)."""
+    return option_flags(solvers.registered_solvers())
+
+
+def _add_solve(sub, flags) -> None:
+    p = sub.add_parser("solve", help="solve a problem and write a run directory",
+                       epilog="Solver option flags are generated from each registered solver's options; a flag the "
+                              "chosen solver has no option for is an error. Flags apply first, then --set. The options "
+                              "of a solver loaded from a file (--solver FILE.py:Class) are given with --set NAME=VALUE.")
+    p.add_argument("problem", help="a registered problem name, or path/to/file.py[:ClassName]")
+    p.add_argument("--solver", default="pinn", help=_SOLVER_HELP)
+    p.add_argument("--out", default=None, help="run directory (default: runs/PROBLEM-SOLVER-TIMESTAMP)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="problem parameter, e.g. beta=30")
+    p.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE", help=_SET_HELP)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--force", action="store_true", help="start over in a busy --out (the old run is moved aside)")
+    group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-render", action="store_true", help="write fields but no PNGs")
+    add_option_flags(p, flags)
+
+
+def _add_convergence(sub, flags) -> None:
+    p = sub.add_parser("convergence", help="vary one setting over a list of values, solve each, fit the observed order")
+    p.add_argument("problem", help="a registered problem name, or path/to/file.py[:ClassName]")
+    p.add_argument("--solver", default="pinn", help=_SOLVER_HELP)
+    p.add_argument("--vary", required=True, metavar="NAME=V1,V2,...",
+                   help="a solver option or problem parameter and its values, e.g. points=256,512,1024 "
+                        "(option.NAME / param.NAME when both exist)")
+    p.add_argument("--out", default=None, help="study directory (default: runs/convergence-PROBLEM-SOLVER-NAME-TIMESTAMP)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="fixed problem parameter")
+    p.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE", help="fixed solver option; " + _SET_HELP)
+    p.add_argument("--fit-range", default=None, metavar="LO:HI", help="fit the order only over values in [LO, HI]")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--force", action="store_true", help="start over in a busy --out (the old study is moved aside)")
+    group.add_argument("--resume", action="store_true", help="reuse the finished runs in --out; solve the other values")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--render", action="store_true", help="also render each run's pictures (off by default)")
+    add_option_flags(p, flags)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; the solver option flags come from the registered solvers' ``Options``."""
+    flags = solver_flags()
+    parser = _Parser(prog="physopt", description="Solve PDEs with physics-informed machine learning.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p_list = sub.add_parser("list", help="list problems, solvers, optimizers, derivative modes and devices")
+    p_list.add_argument("what", nargs="?", choices=["problems", "solvers", "optimizers", "modes", "devices"], help="only this kind")
+    _add_solve(sub, flags)
+    _add_convergence(sub, flags)
+
+    p_plot = sub.add_parser("plot", help="render the pictures of a finished run again")
+    p_plot.add_argument("run_dir", help="a run directory written by `physopt solve`")
+    p_plot.add_argument("--field", default=None, help="field to draw (default: the first unknown)")
+    p_plot.add_argument("--time", type=float, default=None, help="draw the time slice nearest to this time")
+    p_plot.add_argument("--kind", default="all", choices=PLOT_KINDS,
+                        help="which picture: solution, error, panels (time slices), animation (GIF), iso (3-D), loss; default all that apply")
+    p_plot.add_argument("--out", default=None, help="folder for the pictures (default: the run directory)")
+    return parser
+
+
+def pairs(items: list[str], what: str) -> dict[str, str]:
+    """``["NAME=VALUE", ...]`` -> ``{NAME: VALUE}``; a malformed item is a one-line error naming ``what``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"{what} '{item}' must look like NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def option_values(args) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The solver options of a ``solve``/``convergence`` command line: (all, from flags, from ``--set``).
+
+    A flag the chosen solver has no option for is an error naming the solvers that take it.
+    """
+    given, set_pairs = given_options(args), pairs(args.set, "--set")
+    if given:
+        check_flags_fit(given, args.solver, solvers.resolve_solver(args.solver), solver_flags())
+    return given | set_pairs, given, set_pairs
+
+
+def _first_line(cls) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0] if (cls.__doc__ or "").strip() else ""
+
+
+def cmd_list(args) -> int:
+    found_problems, found_solvers = problems.registered_problems(), solvers.registered_solvers()
+    broken = {"problems": problems.PROBLEMS.broken, "solvers": solvers.SOLVERS.broken}
+    sections = {
+        "problems": {name: cls.summary() for name, cls in found_problems.items()},
+        "solvers": {name: cls.summary() for name, cls in found_solvers.items()},
+        "optimizers": {name: _first_line(cls) for name, cls in OPTIMIZERS.items()}
+        | {name: description for name, (_, _, description) in SCHEDULES.items()},
+        "modes": available_derivative_modes(),
+        "devices": available_devices(),
+    }
+    for title, entries in sections.items():
+        if args.what and args.what != title:
+            continue
+        entries = entries | {name: f"(plug-in failed to load: {error})" for name, error in broken.get(title, {}).items()}
+        print(f"{title}:")
+        width = max(map(len, entries)) if entries else 0
+        for name, text in entries.items():
+            print(f"  {name:<{width}}  {text}")
+    return 0
+
+
+def cmd_solve(args, argv) -> int:
+    options, given, set_pairs = option_values(args)
+    if args.out is None and args.resume:
+        raise ConfigurationError("--resume needs --out RUN_DIR (the run to continue)")
+    try:
+        summary = solve_to_directory(
+            args.problem,
+            args.solver,
+            args.out,
+            pairs(args.param, "--param"),
+            options,
+            force=args.force,
+            resume=args.resume,
+            progress=not args.no_progress,
+            render=not args.no_render,
+            command_line=["physopt", *argv],
+        )
+    except ConfigurationError as exc:
+        raise with_flag(exc, given, set_pairs) from None
+    print(format_summary(summary, Path(summary["run_dir"])))
+    return 0
+
+
+def cmd_convergence(args, argv) -> int:
+    from .convergence import convergence_study, format_table, parse_vary
+
+    options, given, set_pairs = option_values(args)
+    try:
+        study = convergence_study(
+            args.problem,
+            args.solver,
+            parse_vary(args.vary),
+            params=pairs(args.param, "--param"),
+            options=options,
+            out=args.out,
+            force=args.force,
+            resume=args.resume,
+            progress=not args.no_progress,
+            render=args.render,
+            fit_range=args.fit_range,
+            echo=print,
+            command_line=["physopt", *argv],
+        )
+    except ConfigurationError as exc:
+        raise with_flag(exc, given, set_pairs) from None
+    print(format_table(study))
+    print(f"study directory: {study['out']}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from ..viz import render_run
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise ConfigurationError(f"run directory '{run_dir}' does not exist")
+    for path in render_run(run_dir, field=args.field, time=args.time, out=args.out, kind=args.kind):
+        print(path)
+    return 0
+
+
+def _run_command(args, argv) -> int:
+    if args.command == "list":
+        return cmd_list(args)
+    if args.command == "solve":
+        return cmd_solve(args, argv)
+    if args.command == "plot":
+        return cmd_plot(args)
+    if args.command == "convergence":
+        return cmd_convergence(args, argv)
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``physopt ARGV``; returns the exit code (argparse's usage errors leave through ``SystemExit(2)``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return _run_command(args, argv)
+    except TrainingDiverged as exc:
+        print(f"physopt: error: training diverged: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except Interrupted as exc:
+        print(f"physopt: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except PhysoptError as exc:
+        print(f"physopt: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("physopt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,222 @@
+"""One run: look up the problem and the solver, solve, write the run directory (``physopt solve``)."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import problems
+import solvers
+
+from .._devices import describe_device
+from .._errors import ConfigurationError, Interrupted, PhysoptError, ProblemDefinitionError, TrainingDiverged
+from .._run_directory import RunDirectory
+
+__all__ = ["solve_to_directory", "load_problem", "write_solution_fields", "spec_stem"]
+
+
+def spec_stem(spec: str) -> str:
+    """A name for directories: the registered name, or the file name without ``.py``."""
+    return Path(spec.split(":")[0]).stem
+
+
+def load_problem(spec: str, params: dict[str, str]):
+    """The problem ``spec`` (a name or ``file.py[:Class]``) built with ``params`` and validated."""
+    cls = problems.resolve_problem(spec)
+    try:
+        problem = cls(**params)
+        problem.validate()
+    except PhysoptError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - errors in the user's problem code
+        raise ProblemDefinitionError(f"problem '{spec}' could not be set up: {type(exc).__name__}: {exc}") from exc
+    return problem
+
+
+def _resumed_configuration(run: RunDirectory, problem_spec, solver_name, params, options, out):
+    saved = run.read_json(RunDirectory.CONFIG)
+    if params or options or saved["solver"] != solver_name:
+        raise ConfigurationError(
+            "--resume continues the saved configuration; drop the other options "
+            f"(saved: solver {saved['solver']}, options in {run / RunDirectory.CONFIG})"
+        )
+    if saved["problem"] != problem_spec:
+        raise ConfigurationError(f"--resume: '{out}' holds a run of '{saved['problem']}', not '{problem_spec}'")
+    params = {k: str(v) for k, v in saved["parameters"].items()}
+    options = {k: str(v) for k, v in saved["options"].items()}
+    return params, options, solvers.load_checkpoint(run / RunDirectory.CHECKPOINT)
+
+
+def _config(problem_spec, problem, solver_name, opts, solver, command_line) -> dict:
+    return {
+        "problem": problem_spec,
+        "problem_class": type(problem).__name__,
+        "parameters": problem.params,
+        "solver": solver_name,
+        "options": opts.as_dict(),
+        "equations": problem.n_equations,
+        "conditions": solver.enforcement(),
+        "versions": {"physopt": _version(), "torch": torch.__version__, "python": platform.python_version()},
+        "command": command_line,
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _solve(solver, run, checkpoint, progress, problem_spec, solver_name):
+    callbacks = [solvers.ProgressBar(enabled=progress), solvers.MetricsWriter(run / RunDirectory.METRICS)]
+    try:
+        return solver.solve(callbacks, checkpoint_path=run / RunDirectory.CHECKPOINT, checkpoint=checkpoint)
+    except TrainingDiverged as exc:
+        run.write_json(RunDirectory.SUMMARY, {"status": "diverged", "reason": str(exc), "problem": problem_spec, "solver": solver_name})
+        raise
+    except KeyboardInterrupt:
+        if (run / RunDirectory.CHECKPOINT).is_file():
+            raise Interrupted(
+                f"interrupted; the checkpoint in '{run.path}' is kept: continue with "
+                f"`physopt solve {problem_spec} --out {run.path} --resume`"
+            ) from None
+        raise Interrupted("interrupted before the first checkpoint; nothing to resume") from None
+
+
+def _metrics(solution) -> tuple[dict, dict]:
+    """The solution's extra results: ``{name: value}`` and ``{name: {"description", "kind"}}``."""
+    values, about = {}, {}
+    for metric in solution.metrics() or []:
+        values[metric.name] = None if metric.value is None else float(metric.value)
+        about[metric.name] = {"description": metric.description, "kind": metric.kind}
+    return values, about
+
+
+def _summary(problem_spec, solver_name, problem, opts, solution, run, t0) -> dict:
+    errors = solution.errors()
+    metrics, about = _metrics(solution)
+    return {
+        "status": "finished",
+        "problem": problem_spec,
+        "solver": solver_name,
+        "dtype": opts.as_dict().get("dtype"),
+        "device": describe_device(opts.as_dict().get("device", "cpu")),
+        "steps": solution.info.get("steps"),
+        "stop_reason": solution.info.get("stop_reason"),
+        "final_loss": solution.info.get("final_loss"),
+        "train_time_s": round(solution.info.get("train_time_s", 0.0), 3),
+        "wall_time_s": round(time.perf_counter() - t0, 3),
+        "errors": errors,
+        "metrics": metrics,
+        "metric_info": about,
+        "reference": "exact" if problem.has_exact else ("reference solution" if problem.has_reference else None),
+        "run_dir": str(run.path),
+    }
+
+
+def solve_to_directory(
+    problem_spec: str,
+    solver_name: str = "pinn",
+    out: str | Path | None = None,
+    params: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
+    force: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    render: bool = True,
+    command_line: list[str] | None = None,
+) -> dict:
+    """Solve a problem and write a complete run directory; return the summary.
+
+    This is ``physopt solve`` without the argument parsing. ``solver_name`` is a
+    registered name or ``path/to/file.py[:Class]``.
+    """
+    params, options = dict(params or {}), dict(options or {})
+    solver_cls = solvers.resolve_solver(solver_name)
+    if out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{spec_stem(problem_spec)}-{spec_stem(solver_name)}-{stamp}"
+
+    checkpoint = None
+    if resume:
+        run = RunDirectory.prepare(out, resume=True)
+        params, options, checkpoint = _resumed_configuration(run, problem_spec, solver_name, params, options, out)
+
+    problem = load_problem(problem_spec, params)
+    opts = solver_cls.Options.from_strings(options)
+    solver = solver_cls(problem, opts)  # validates everything before any file is written
+    if not resume:  # only once the problem, options and network are known to be good
+        run = RunDirectory.prepare(out, force=force)
+    config = _config(problem_spec, problem, solver_name, opts, solver, command_line)
+    if not resume:
+        run.write_json(RunDirectory.CONFIG, config)
+
+    if progress:
+        print(_format_enforcement(problem, config["conditions"]), file=sys.stderr)
+    t0 = time.perf_counter()
+    solution = _solve(solver, run, checkpoint, progress, problem_spec, solver_name)
+    solution.save(run / RunDirectory.MODEL)
+    summary = _summary(problem_spec, solver_name, problem, opts, solution, run, t0)
+    write_solution_fields(run.path, problem, solution)
+    if render:
+        summary["pictures"] = _render_pictures(run.path)
+    run.write_json(RunDirectory.SUMMARY, summary)
+    return summary
+
+
+def _render_pictures(run_path: Path) -> list[str]:
+    """All pictures of a run; without PyVista (solving never needs it) only the loss plot, and a note saying so."""
+    from ..viz import pyvista_installed, render_run
+
+    if not pyvista_installed():
+        print("physopt: pyvista is not installed: fields are written (VTU/XDMF) but only the loss plot is drawn; "
+              f"`pip install pyvista`, then `physopt plot {run_path}`", file=sys.stderr)
+        return [p.name for p in render_run(run_path, kind="loss")]
+    return [p.name for p in render_run(run_path)]
+
+
+def write_solution_fields(directory: Path, problem, solution) -> dict:
+    """Evaluate ``solution`` (and the reference, and the error) on the problem's meshes; write VTU files."""
+    from .._fields import FieldSet, write_field_sets
+
+    sets = []
+    for entry in problem.evaluation_meshes():
+        points = torch.as_tensor(entry["points"], dtype=torch.float64)
+        values = solution.numpy(points)
+        data = {name: values[:, i] for i, name in enumerate(problem.unknowns)}
+        reference = problem.solution_at(points) if problem.has_reference else None
+        if reference is not None:
+            reference = reference.double().cpu().numpy()
+            for i, name in enumerate(problem.unknowns):
+                data[f"{name}_reference"] = reference[:, i]
+                data[f"error_{name}"] = values[:, i] - reference[:, i]
+        sets.append(FieldSet(entry["mesh"], data, entry["time"], tuple(entry["axis_labels"])))
+    return write_field_sets(directory, sets, primary=problem.unknowns[0])
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _format_enforcement(problem, entries: list[dict]) -> str:
+    """One line: the residual's equations per unknowns, and how each condition is honoured (ansatz or loss term)."""
+    parts = [
+        f"{e['condition']} {'penalty loss_' + e['term'] if e['enforced'] == 'penalty' else e['enforced']}" for e in entries
+    ]
+    n = problem.n_equations
+    equations = f"{n} equation{'s' * (n != 1)} for unknown{'s' * (problem.n_unknowns != 1)} {', '.join(problem.unknowns)}"
+    return f"{equations} · conditions: " + (" · ".join(parts) if parts else "none")
+
+
+def format_summary(summary: dict, out: Path) -> str:
+    """The three lines ``physopt solve`` prints at the end."""
+    parts = [f"{summary['problem']} · {summary['solver']} · {summary['steps']} steps in {summary['train_time_s']:.1f} s"]
+    errors = summary.get("errors")
+    if errors:
+        parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e}")
+    else:
+        parts.append(f"final loss = {summary['final_loss']:.3e} (no reference solution)")
+    parts.append(f"{summary['dtype']} on {summary['device']}")
+    return " · ".join(parts) + f"\nstopped: {summary['stop_reason']}\nrun directory: {out}"

@@ -1,0 +1,83 @@
+"""The solver contract: what every solver provides, and what its solution offers.
+
+A solver is one class, registered by name::
+
+    @register_solver("my_solver")
+    class MySolver(AbstractSolver):
+        \"\"\"One line for `physopt list`.\"\"\"
+
+        Options = MyOptions            # an AbstractOptions dataclass; every field is a CLI flag
+
+        def solve(self, callbacks=(), checkpoint_path=None, checkpoint=None) -> AbstractSolution: ...
+
+The command line, run directories and convergence studies use only this
+contract: ``Solver(problem, options)`` (or keyword overrides), ``solve``,
+``enforcement``, and the solution's ``info``, ``errors``, ``metrics``,
+``save`` and pointwise evaluation.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar
+
+from physopt import ConfigurationError, ProblemDefinitionError
+from physopt._registry import Registry
+from problems import Problem
+
+from ._options import AbstractOptions
+from ._solution import AbstractSolution, Metric
+
+__all__ = ["AbstractSolver", "AbstractSolution", "Metric", "SOLVERS", "register_solver", "INFO_KEYS"]
+
+#: keys every solution's ``info`` holds (the summary and the end-of-run line read them)
+INFO_KEYS = ("steps", "stop_reason", "train_time_s", "final_loss")
+
+class AbstractSolver(abc.ABC):
+    """Base of every solver: a registered name, an ``Options`` dataclass and ``solve``.
+
+    Args:
+        problem: a :class:`problems.Problem` instance.
+        options: an instance of the solver's ``Options``, or ``None`` for the defaults.
+        **overrides: option values replacing those of ``options``.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[AbstractOptions]] = AbstractOptions
+    #: options for a run of a few seconds on a small problem (the conformance tests and smoke runs use them)
+    tiny_options: ClassVar[dict] = {}
+
+    def __init__(self, problem: Problem, options: AbstractOptions | None = None, **overrides):
+        if not isinstance(problem, Problem):
+            raise ProblemDefinitionError(f"{type(self).__name__} needs a Problem instance, got {problem!r}")
+        if options is not None and not isinstance(options, self.Options):
+            raise ConfigurationError(f"{type(self).__name__} takes {self.Options.__name__}, got {type(options).__name__}")
+        problem.validate()
+        self.problem = problem
+        self.options = dataclasses.replace(options or self.Options(), **overrides)
+        self.options.validate()
+
+    @classmethod
+    def summary(cls) -> str:
+        """One line for ``physopt list``: the first line of the class docstring."""
+        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+
+    @abc.abstractmethod
+    def solve(self, callbacks=(), checkpoint_path=None, checkpoint: dict | None = None) -> AbstractSolution:
+        """Train or march; write checkpoints to ``checkpoint_path``; continue from ``checkpoint`` when given.
+
+        Returns a solution whose ``info`` holds at least :data:`INFO_KEYS`.
+        """
+
+    def enforcement(self) -> list[dict[str, str]]:
+        """How each condition of the problem is honoured: ``{"condition", "enforced", "term"}`` per condition."""
+        return [{"condition": repr(c), "enforced": "penalty", "term": ""} for c in self.problem.conditions]
+
+
+def _load_builtin_solvers() -> None:
+    from . import _pinn, _teng  # noqa: F401  (their decorators register them)
+
+
+SOLVERS = Registry("solver", AbstractSolver, _load_builtin_solvers)
+register_solver = SOLVERS.register

@@ -1,0 +1,83 @@
+"""Shared test cases: tiny problems with exact solutions, and the tiny run of every registered solver.
+
+A solver's conformance run uses its class's ``tiny_options`` on the first
+problem of :data:`TINY_PROBLEMS` it accepts, so a new solver needs no edit here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from physopt import ConfigurationError, ProblemDefinitionError, laplacian
+from problems import Box, Dirichlet, Initial, Periodic, Problem, TimeInterval
+from solvers import Callback, StopTraining
+
+__all__ = ["Poisson1D", "PeriodicHeat2D", "TINY_PROBLEMS", "tiny_solver", "StopAt", "InterruptAt"]
+
+
+class Poisson1D(Problem):
+    """-u'' = π² sin πx on [0, 1], u(0) = u(1) = 0; u* = sin πx."""
+
+    domain = Box([0.0], [1.0])
+    conditions = [Dirichlet(0.0)]
+
+    def residual(self, u, x):
+        return -laplacian(u)(x) - math.pi**2 * torch.sin(math.pi * x[0])
+
+    def exact(self, x):
+        return torch.sin(math.pi * x[0])
+
+
+class PeriodicHeat2D(Problem):
+    """u_t = ν Δu on [0, 2π)², periodic, two Fourier modes; exact solution (for time-marching solvers)."""
+
+    domain = Box([0.0, 0.0], [2 * math.pi, 2 * math.pi])
+    parameters = {"t_end": 0.02}
+    conditions = [Periodic(0), Periodic(1), Initial(lambda x: torch.sin(x[0]) + 0.5 * torch.cos(x[0] + x[1]))]
+    nu = 0.1
+
+    @property
+    def time(self) -> TimeInterval:
+        return TimeInterval(0.0, self.t_end)
+
+    def rhs(self, u, x):
+        return self.nu * laplacian(u)(x)
+
+    def exact(self, x):
+        t = x[2]
+        return torch.exp(-self.nu * t) * torch.sin(x[0]) + 0.5 * torch.exp(-2 * self.nu * t) * torch.cos(x[0] + x[1])
+
+
+TINY_PROBLEMS = (Poisson1D, PeriodicHeat2D)
+
+
+def tiny_solver(solver_cls, **overrides):
+    """``solver_cls`` with its ``tiny_options`` on the first tiny problem it accepts."""
+    errors = []
+    for problem_cls in TINY_PROBLEMS:
+        try:
+            return solver_cls(problem_cls(), **{**solver_cls.tiny_options, **overrides})
+        except (ConfigurationError, ProblemDefinitionError) as exc:
+            errors.append(f"{problem_cls.__name__}: {exc}")
+    raise AssertionError(f"solver '{solver_cls.name}' accepts none of the tiny problems in tests/cases.py: {errors}")
+
+
+class StopAt(Callback):
+    """Ends a run after step ``step`` by :class:`StopTraining` (the run's checkpointer saves on the way out)."""
+
+    exception = StopTraining
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step(self, state, record):
+        if record.step == self.step:
+            raise self.exception("paused by the test")
+
+
+class InterruptAt(StopAt):
+    """Interrupts a run after step ``step`` as Ctrl-C would (``KeyboardInterrupt``)."""
+
+    exception = KeyboardInterrupt
