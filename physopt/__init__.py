@@ -7,6 +7,8 @@ from ._coordinates import CoordinateLayout as CoordinateLayout
 from ._coordinates import coordinate_layout as coordinate_layout
 from ._derivative_mode import AbstractDerivativeMode as AbstractDerivativeMode
 from ._derivative_mode import ExactMode as ExactMode
+from ._derivative_mode import STDEMode as STDEMode
+from ._derivative_mode import TaylorMode as TaylorMode
 from ._derivative_mode import available_derivative_modes as available_derivative_modes
 from ._derivative_mode import current_derivative_mode as current_derivative_mode
 from ._derivative_mode import derivative_mode as derivative_mode
@@ -15,6 +17,7 @@ from ._mesh import Mesh as Mesh
 from ._mesh import delaunay_mesh as delaunay_mesh
 from ._mesh import structured_mesh as structured_mesh
 from ._operators import biharmonic as biharmonic
+from ._operators import diagonal_derivative as diagonal_derivative
 from ._operators import directional_derivative as directional_derivative
 from ._operators import divergence as divergence
 from ._operators import grad as grad
@@ -23,6 +26,7 @@ from ._operators import jacobian as jacobian
 from ._operators import laplacian as laplacian
 from ._operators import partial as partial
 from ._operators import time_derivative as time_derivative
+from ._operators import trace_hessian as trace_hessian
 from ._sampling import SAMPLING_METHODS as SAMPLING_METHODS
 from ._sampling import unit_cube_samples as unit_cube_samples
 

@@ -4,9 +4,9 @@ A problem never names a mode; the solver run selects one with
 :func:`derivative_mode`, and every operator (grad, laplacian, ...)
 asks :func:`current_derivative_mode` for the primitives it needs. "exact"
 (torch.func: reverse mode for first and second derivatives, nested forward
-mode for higher partials) is the default. Taylor-mode
-and stochastic (STDE) modes register here as further subclasses of
-:class:`AbstractDerivativeMode`.
+mode for higher partials) is the default; "taylor" (:mod:`physopt._taylor_mode`:
+exact, forward Taylor mode) and "stde" (:mod:`physopt._stde`: stochastic Taylor
+derivative estimators) are further subclasses of :class:`AbstractDerivativeMode`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from typing import Callable
 import torch
 from torch.func import jacrev, jvp
 
-from ._errors import ConfigurationError, NotImplementedYet
+from ._errors import ConfigurationError
 
 __all__ = [
     "AbstractDerivativeMode",
     "ExactMode",
+    "TaylorMode",
+    "STDEMode",
     "derivative_mode",
     "current_derivative_mode",
     "get_derivative_mode",
@@ -58,8 +60,59 @@ class AbstractDerivativeMode(abc.ABC):
     def laplacian(self, u: Field, dims: tuple[int, ...]) -> Field:
         r"""x -> \sum_{i \in dims} \partial^2 u / \partial x_i^2, shape out."""
 
+    # ----- operators with a generic form (a mode may compute them its own way) -----------
+    stochastic: bool = False  # whether operators are estimates (drawn afresh on resample())
+    randomness: str = "error"  # what a vmap over points must allow (torch.func.vmap's randomness)
+
+    @classmethod
+    def from_options(cls, options=None) -> "AbstractDerivativeMode":
+        """The mode configured from a solver's options (attributes it does not read are ignored)."""
+        return cls()
+
+    def resample(self) -> None:
+        """Draw fresh random directions for the next evaluation (a no-op for deterministic modes)."""
+
+    def trace_hessian(self, u: Field, A, dims: tuple[int, ...]) -> Field:
+        r"""x -> :math:`\operatorname{tr}(A \nabla^2 u) = \sum_{ij} A_{ij} u_{x_j x_i}` over ``dims`` (A is k × k)."""
+        hess = self.hessian(u)
+
+        def op(x):
+            index = torch.as_tensor(list(dims), device=x.device)
+            h = hess(x).index_select(-1, index).index_select(-2, index)
+            return (operator_matrix(A, len(dims), h).T * h).sum((-1, -2))
+
+        return op
+
+    def biharmonic(self, u: Field, dims: tuple[int, ...]) -> Field:
+        r"""x -> :math:`\Delta^2 u = \sum_{i,j \in dims} u_{x_i x_i x_j x_j}` (nested Laplacians)."""
+        return self.laplacian(self.laplacian(u, dims), dims)
+
+    def diagonal(self, u: Field, order: int, dims: tuple[int, ...]) -> Field:
+        r"""x -> :math:`\sum_{i \in dims} \partial^k u / \partial x_i^k` (nested directional derivatives)."""
+
+        def op(x):
+            total = 0
+            for i in dims:
+                e = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+                e[i] = 1.0
+                f = u
+                for _ in range(order):
+                    f = self.directional(f, e)
+                total = total + f(x)
+            return total
+
+        return op
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def operator_matrix(A, k: int, like: torch.Tensor) -> torch.Tensor:
+    """The matrix of tr(A ∇²u) as a k × k tensor on ``like``'s dtype and device (a clear error otherwise)."""
+    A = torch.as_tensor(A, dtype=like.dtype, device=like.device)
+    if A.shape != (k, k):
+        raise ValueError(f"the operator's matrix must be {k} x {k} (one row per coordinate in dims), got {tuple(A.shape)}")
+    return A
 
 
 class ExactMode(AbstractDerivativeMode):
@@ -98,31 +151,23 @@ class ExactMode(AbstractDerivativeMode):
 
 
 _MODES: dict[str, type[AbstractDerivativeMode]] = {"exact": ExactMode}
-_PLANNED = {
-    "taylor": "Taylor mode (jets, forward Laplacian)",
-    "stde": "stochastic Taylor derivative estimators",
-}
 
 
 def available_derivative_modes() -> dict[str, str]:
-    """Names of the derivative modes, with a one-line description (planned ones marked)."""
-    out = {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in _MODES.items()}
-    for name, text in _PLANNED.items():
-        out.setdefault(name, f"{text} — not implemented yet")
-    return out
+    """Names of the derivative modes, with a one-line description."""
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in _MODES.items()}
 
 
-def get_derivative_mode(mode: str | AbstractDerivativeMode) -> AbstractDerivativeMode:
-    """Resolve a mode name (or instance) to a mode instance, with a clear error."""
+def get_derivative_mode(mode: str | AbstractDerivativeMode, options=None) -> AbstractDerivativeMode:
+    """Resolve a mode name (or instance) to a mode instance, with a clear error.
+
+    ``options`` (a solver's options, e.g. ``samples`` and ``stde_*`` for "stde")
+    configure a named mode; an instance is returned as it is.
+    """
     if isinstance(mode, AbstractDerivativeMode):
         return mode
     if mode in _MODES:
-        return _MODES[mode]()
-    if mode in _PLANNED:
-        raise NotImplementedYet(
-            f"derivative mode '{mode}' ({_PLANNED[mode]}) is not implemented yet; "
-            f"use one of: {', '.join(sorted(_MODES))}"
-        )
+        return _MODES[mode].from_options(options)
     raise ConfigurationError(
         f"unknown derivative mode '{mode}'; choose one of: {', '.join(sorted(_MODES))}"
     )
@@ -146,3 +191,9 @@ def derivative_mode(mode: str | AbstractDerivativeMode):
         yield
     finally:
         _CURRENT.reset(token)
+
+
+from ._taylor_mode import TaylorMode  # noqa: E402  (they subclass AbstractDerivativeMode)
+from ._stde import STDEMode  # noqa: E402
+
+_MODES.update({"taylor": TaylorMode, "stde": STDEMode})

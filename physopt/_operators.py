@@ -34,6 +34,8 @@ __all__ = [
     "time_derivative",
     "directional_derivative",
     "biharmonic",
+    "trace_hessian",
+    "diagonal_derivative",
 ]
 
 Field = Callable[[torch.Tensor], torch.Tensor]
@@ -209,6 +211,40 @@ def time_derivative(u: Field, order: int = 1) -> Field:
 
 
 def biharmonic(u: Field, dims: Sequence[int] | None = None) -> Field:
-    r"""Biharmonic :math:`\Delta^2 u = \sum_{i,j} \partial^4 u / \partial x_i^2 \partial x_j^2`."""
+    r"""Biharmonic :math:`\Delta^2 u = \sum_{i,j} \partial^4 u / \partial x_i^2 \partial x_j^2`.
+
+    exact: nested Laplacians; taylor: fourth directional derivatives by
+    polarisation; stde: :math:`\frac{1}{3S}\sum_s \partial^4 u[v_s, v_s, v_s, v_s]`, :math:`v_s \sim N(0, I)`.
+    """
     _check_call("biharmonic", u, dims=dims)
-    return laplacian(laplacian(u, dims), dims)
+
+    def bih(x):
+        return current_derivative_mode().biharmonic(u, _dims(x, dims))(x)
+
+    return bih
+
+
+def trace_hessian(u: Field, A, dims: Sequence[int] | None = None) -> Field:
+    r"""General second-order operator :math:`\operatorname{tr}(A \nabla^2 u) = \sum_{ij} A_{ij}\, \partial^2 u/\partial x_i \partial x_j`.
+
+    ``A`` is a ``k × k`` matrix (tensor or nested lists) over the ``k`` coordinates
+    ``dims`` (default: the spatial ones); ``A = I`` gives the Laplacian.
+    """
+    _check_call("trace_hessian", u, dims=dims)
+
+    def op(x):
+        return current_derivative_mode().trace_hessian(u, A, _dims(x, dims))(x)
+
+    return op
+
+
+def diagonal_derivative(u: Field, order: int, dims: Sequence[int] | None = None) -> Field:
+    r"""Diagonal operator :math:`\sum_{i \in dims} \partial^k u / \partial x_i^k` (``order`` = k; k = 2: the Laplacian)."""
+    _check_call("diagonal_derivative", u, dims=dims)
+    if torch.is_tensor(order) or isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ProblemDefinitionError(f"diagonal_derivative order must be a whole number >= 0, got {order!r}")
+
+    def op(x):
+        return current_derivative_mode().diagonal(u, order, _dims(x, dims))(x)
+
+    return op

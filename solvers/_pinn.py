@@ -86,7 +86,11 @@ class PINNOptions(AbstractOptions):
     dtype: str = option("float64", "float32 or float64")
     device: str = option(default_device, "cpu, cuda, cuda:1, ... (default: $PHYSOPT_DEVICE, else cpu)")
     seed: int = option(0, "random seed (network, sampling)")
-    derivatives: str = option("exact", "derivative mode: exact (taylor and stde are planned)")
+    derivatives: str = option("exact", "derivative mode: exact, taylor (forward Taylor mode, exact) or stde (stochastic Taylor estimators)")
+    samples: int = option(16, "stde: sampled coordinates |J| (sparse) or random directions S (rademacher, gaussian, biharmonic)")
+    stde_estimator: str = option("sparse", "stde Laplacian/tr(A Hessian) estimator: sparse (|J| coordinates without replacement), rademacher or gaussian (dense Hutchinson)")
+    stde_samples_per: str = option("step", "stde: draw the directions once per optimizer step, shared by all points (step), or for every point (point: first-order optimizers only)")
+    stde_loss: str = option("biased", "stde: biased (square of one estimate) or unbiased (product of two independent estimates: twice the cost, first-order optimizers only)")
     error_every: int = option(100, "measure the relative L2 error every N steps (0: only at the end of each phase)")
     target_error: float = option(0.0, "stop once the relative L2 error is at most this")
     checkpoint_every: int = option(500, "steps between checkpoints (0: only at the end)")
@@ -129,7 +133,13 @@ class PINNOptions(AbstractOptions):
         if not self.lr > 0 or not self.lr_final > 0:
             raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
         parse_schedule(self.optimizer, self.steps)
-        get_derivative_mode(self.derivatives)
+        get_derivative_mode("stde", self)  # checks samples and the stde_* choices, whatever the mode
+        if get_derivative_mode(self.derivatives, self).stochastic and (self.stde_samples_per, self.stde_loss) != ("step", "biased"):
+            gauss_newton = [n for n, _ in parse_schedule(self.optimizer, self.steps) if OPTIMIZERS.get(n).needs != "closure"]
+            if gauss_newton or self.diagnostics_every:  # r and its Jacobian must see the same directions, the loss be squares
+                raise ConfigurationError(f"stde_samples_per=point and stde_loss=unbiased each need first-order optimizers and "
+                                         f"diagnostics_every=0 (got {', '.join(gauss_newton) or 'diagnostics'}): use "
+                                         f"--optimizer adam, or stde_samples_per=step with stde_loss=biased")
         check_device(self.device)
 
 
@@ -157,6 +167,7 @@ class PINN(AbstractSolver):
         super().__init__(problem, options, **overrides)
         o = self.options
         self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
+        self.mode = get_derivative_mode(o.derivatives, o)  # one instance: a stochastic mode keeps its samples here
         torch.manual_seed(o.seed)
         with torch.device("cpu"):  # the same initial weights on every device (drawn from the CPU generator)
             model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths())
@@ -253,16 +264,19 @@ class PINN(AbstractSolver):
     def residual_terms(self, field=None) -> dict[str, torch.Tensor]:
         r"""Scaled residuals :math:`\sqrt{w_t/N_t}\, b_t` of every term, flattened; the loss is their squared norm."""
         field = field or self.field
-        with self.problem.layout(), derivative_mode(self.options.derivatives):
+        with self.problem.layout(), derivative_mode(self.mode):
             return {
-                name: vmap(lambda *a, fn=fn: fn(field, *a))(*args).reshape(-1) * scale
+                name: vmap(lambda *a, fn=fn: fn(field, *a), randomness=self.mode.randomness)(*args).reshape(-1) * scale
                 for name, fn, args, scale, _ in self._pointwise_terms()
             }
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its terms on the current collocation points."""
-        residuals = self.residual_terms()
-        terms = {k: r @ r for k, r in residuals.items()}
+        residuals = second = self.residual_terms()
+        if self.mode.stochastic and self.options.stde_loss == "unbiased":  # E[r1 r2] = r^2 for independent estimates
+            with self.mode.independent():
+                second = self.residual_terms()
+        terms = {k: r @ second[k] for k, r in residuals.items()}
         # remembered for Gauss-Newton methods, which need r at these parameters right after this call
         theta = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
         self._residual_value = (theta, self.batch, torch.cat(list(residuals.values())).detach())
@@ -296,7 +310,7 @@ class PINN(AbstractSolver):
             return torch.cat(list(self.residual_terms(self.field_at(flat, theta)).values()))
 
         def jacobian(theta):
-            with self.problem.layout(), derivative_mode(self.options.derivatives):
+            with self.problem.layout(), derivative_mode(self.mode):
                 return torch.cat([
                     per_point_jacobian(lambda th, *a, fn=fn: fn(self.field_at(flat, th), *a), theta, *args, scale=scale)
                     .reshape(-1, theta.numel()) for _, fn, args, scale, _ in self._pointwise_terms()
@@ -358,6 +372,7 @@ class PINN(AbstractSolver):
             cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every, extra=lambda: {"numpy_rng": self._rng_before_batch}))
 
         def before_step(step):
+            self.mode.resample()  # a stochastic mode's fresh directions for this step
             if o.resample_every and step > 0 and step % o.resample_every == 0:
                 self.batch = self.sample()
 

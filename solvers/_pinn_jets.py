@@ -46,7 +46,7 @@ class JetResiduals:
     # ----- evaluation -------------------------------------------------------------
     def _context(self):
         solver = self.solver
-        return solver.problem.layout(), derivative_mode(solver.options.derivatives)
+        return solver.problem.layout(), derivative_mode(getattr(solver, "mode", solver.options.derivatives))
 
     def _field_around(self, value, gradient, hessian, center):
         single = self.solver.problem.n_unknowns == 1

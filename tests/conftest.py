@@ -84,6 +84,12 @@ def device(request) -> torch.device:
     return torch.device(_device(request.config))
 
 
+@pytest.fixture
+def in_tmp_path(tmp_path, monkeypatch):
+    """The test runs with the current directory at its ``tmp_path`` (the CLI tests: ``pytest.mark.usefixtures``)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(autouse=True)
 def _offscreen():
     if HAVE_PYVISTA:

@@ -21,7 +21,7 @@ from physopt.cli import main
 from cli_helpers import cli, error_line
 from physopt.cli.convergence import convergence_study, format_table, observed_order, parse_fit_range, plot_convergence
 
-# TINY of test_cli.py without --steps (the steps are what the CLI study varies)
+# TINY of cli_helpers.py without --steps (the steps are what the CLI study varies)
 SMALL = ["--points", "64", "--boundary-points", "32", "--width", "8", "--depth", "1", "--optimizer", "adam", "--lr", "0.01"]
 SMALL_OPTIONS = {"points": "64", "boundary_points": "32", "width": "8", "depth": "1", "optimizer": "adam", "lr": "0.01"}
 

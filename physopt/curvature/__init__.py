@@ -13,7 +13,9 @@ from ._mlp_jets import KroneckerCurvature as KroneckerCurvature
 from ._mlp_jets import LayerRecord as LayerRecord
 from ._mlp_jets import MLPStructure as MLPStructure
 from ._mlp_jets import kronecker_factors as kronecker_factors
+from ._mlp_jets import forward_laplacian as forward_laplacian
 from ._mlp_jets import layer_jacobians as layer_jacobians
+from ._mlp_jets import taylor_coefficients as taylor_coefficients
 from ._parameters import FlatParameters as FlatParameters
 from ._products import gram_vector_product as gram_vector_product
 from ._products import hessian_vector_product as hessian_vector_product

@@ -29,6 +29,12 @@ PINNs (Dangel, Müller & Zeinhofer 2024): the Gram block of layer :math:`l` is
 approximated by :math:`B_l \otimes A_l` with
 :math:`A_l = \frac{1}{NS}\sum_{n,s}\tilde a\tilde a^\top` and
 :math:`B_l = \sum_{n,s} g g^\top` (“KFAC-expand”).
+
+The same layer walk gives Taylor mode for MLPs: :func:`forward_laplacian`
+(collapsed: value, directional derivatives and :math:`\sum_r \partial^2 u[d_r, d_r]`
+in one pass, for exact or STDE directions) and :func:`taylor_coefficients`
+(a full :math:`k`-jet, :math:`k \le 4`). All of them take their activation
+derivatives and jet rules from :mod:`physopt._jets`.
 """
 
 from __future__ import annotations
@@ -36,11 +42,11 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from torch.func import jvp
-
 from .._errors import ConfigurationError
+from .._jets import activation_derivatives, collapsed_second, push_activation
 
-__all__ = ["MLPStructure", "Jets", "LayerRecord", "KroneckerBlock", "KroneckerCurvature", "layer_jacobians", "kronecker_factors"]
+__all__ = ["MLPStructure", "Jets", "LayerRecord", "KroneckerBlock", "KroneckerCurvature", "layer_jacobians", "kronecker_factors",
+           "forward_laplacian", "taylor_coefficients"]
 
 _ELEMENTWISE = (torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.SiLU, torch.nn.GELU, torch.nn.Softplus, torch.nn.ELU)
 
@@ -50,20 +56,8 @@ def _is_elementwise(module: torch.nn.Module) -> bool:
 
 
 def _activation_derivatives(act: torch.nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """σ(z), σ'(z), σ''(z) of an elementwise activation (closed forms for tanh and sin)."""
-    if isinstance(act, torch.nn.Tanh):
-        t = torch.tanh(z)
-        d1 = 1 - t * t
-        return t, d1, -2 * t * d1
-    if type(act).__name__ == "_Sine":
-        s = torch.sin(z)
-        return s, torch.cos(z), -s
-    ones = torch.ones_like(z)
-
-    def first(y):
-        return jvp(act, (y,), (ones,))
-
-    (value, d1), (_, d2) = jvp(first, (z,), (ones,))
+    """σ(z), σ'(z), σ''(z) of an elementwise activation (the jet engine's :func:`physopt._jets.activation_derivatives`)."""
+    value, d1, d2 = activation_derivatives(act, z, 2)
     return value, d1, d2
 
 
@@ -165,7 +159,7 @@ class MLPStructure:
                     grads = h[:, 1:1 + first]
                     parts.append(d1[:, None] * grads)
                 if second:
-                    parts.append(d1[:, None] * h[:, 1 + first:] + d2[:, None] * grads[:, rows] * grads[:, cols])
+                    parts.append(collapsed_second(d1[:, None], d2[:, None], h[:, 1 + first:], grads[:, rows] * grads[:, cols]))
                 h = torch.cat(parts, 1)
         value = h[:, 0]
         gradient = h[:, 1:1 + first].transpose(1, 2) if first else None
@@ -176,6 +170,68 @@ class MLPStructure:
             symmetric = torch.tensor([index[min(i, j), max(i, j)] for i in range(d) for j in range(d)], device=x.device)
             hessian = upper[..., symmetric].reshape(n, -1, d, d)
         return Jets(value, gradient, hessian), records
+
+
+    def _linear(self, params, step, h, bias=True):
+        weight, b = step
+        z = h @ params[weight].T
+        return z + params[b] if bias and b is not None else z
+
+    def forward_laplacian(self, params: dict[str, torch.Tensor], x: torch.Tensor, directions: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r"""Collapsed Taylor mode: value ``(N, m)``, directional derivatives ``(N, m, R)`` and :math:`\sum_r \partial^2 u[d_r, d_r]` ``(N, m)``.
+
+        Propagates :math:`(y, J, l)`: a linear layer maps :math:`y \mapsto Wy + b`,
+        :math:`J \mapsto WJ`, :math:`l \mapsto Wl`; an activation maps :math:`y \mapsto \sigma(y)`,
+        :math:`J \mapsto \sigma' \odot J`, :math:`l \mapsto \sigma' \odot l + \sigma'' \odot \sum_r J_{:,r}^2`.
+        ``directions`` ``(R, D)`` (shared) or ``(N, R, D)`` (per point); the identity
+        (default) gives the exact Laplacian, :math:`\sqrt{D/|J|}\,e_j` the sparse STDE one.
+        """
+        n, d = x.shape
+        if directions is None:
+            directions = torch.eye(d, dtype=x.dtype, device=x.device)
+        jac = directions.expand(n, *directions.shape[-2:]) if directions.ndim == 2 else directions
+        y, lap = x, x.new_zeros(n, d)
+        for kind, step in self.steps:
+            if kind == "linear":
+                y, jac, lap = self._linear(params, step, y), self._linear(params, step, jac, False), self._linear(params, step, lap, False)
+            else:
+                value, d1, d2 = activation_derivatives(step, y, 2)
+                lap = collapsed_second(d1, d2, lap, (jac * jac).sum(1))
+                y, jac = value, d1[:, None] * jac
+        return y, jac.transpose(1, 2), lap
+
+    def taylor(self, params: dict[str, torch.Tensor], x: torch.Tensor, coefficients: list[torch.Tensor]
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        r"""Standard Taylor mode: push the jet :math:`(x, x_1, \dots, x_k)` (each ``(N, D)``, k ≤ 4) through the network.
+
+        Returns the value and the output coefficients :math:`(y_1, \dots, y_k)`; with
+        :math:`x_1 = v` and no higher input terms, :math:`y_k = \partial^k u[v, \dots, v]`.
+        """
+        y, coeffs = x, list(coefficients)
+        for kind, step in self.steps:
+            if kind == "linear":
+                y, coeffs = self._linear(params, step, y), [self._linear(params, step, c, False) for c in coeffs]
+            else:
+                derivs = activation_derivatives(step, y, len(coeffs))
+                y, coeffs = derivs[0], push_activation(derivs[1:], coeffs)
+        return y, coeffs
+
+
+def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return dict(module.named_parameters())
+
+
+def forward_laplacian(module: torch.nn.Module, x: torch.Tensor, directions: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:meth:`MLPStructure.forward_laplacian` of ``module`` with its own parameters, at points ``x`` ``(N, D)``."""
+    return MLPStructure(module).forward_laplacian(_params(module), x, directions)
+
+
+def taylor_coefficients(module: torch.nn.Module, x: torch.Tensor, coefficients: list[torch.Tensor]
+                        ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:meth:`MLPStructure.taylor` of ``module`` with its own parameters, at points ``x`` ``(N, D)``."""
+    return MLPStructure(module).taylor(_params(module), x, coefficients)
 
 
 def layer_jacobians(records: list[LayerRecord], output_grads: list[torch.Tensor]) -> dict[str, torch.Tensor]:
