@@ -9,6 +9,7 @@ from ._derivative_mode import AbstractDerivativeMode as AbstractDerivativeMode
 from ._derivative_mode import ExactMode as ExactMode
 from ._derivative_mode import STDEMode as STDEMode
 from ._derivative_mode import TaylorMode as TaylorMode
+from ._network_field import NetworkField as NetworkField
 from ._derivative_mode import available_derivative_modes as available_derivative_modes
 from ._derivative_mode import current_derivative_mode as current_derivative_mode
 from ._derivative_mode import derivative_mode as derivative_mode

@@ -44,7 +44,8 @@ import torch
 from torch.func import vmap
 
 from ._errors import ConfigurationError
-from ._taylor_mode import TaylorMode, directional_k, embedded, second_sum, unit_vectors
+from ._network_field import NetworkField
+from ._taylor_mode import TaylorMode, directional_k, embedded, embedded_rows, second_sum, unit_vectors
 
 __all__ = ["STDEMode", "ESTIMATORS"]
 
@@ -99,8 +100,8 @@ class STDEMode(TaylorMode):
             self.stream = previous
 
     def _numpy_draw(self, kind: str, k: int, count: int) -> np.ndarray:
-        if kind == "sparse":
-            return np.eye(k)[self.rng.choice(k, size=count, replace=False)]
+        if kind == "sparse":  # the sampled coordinates (indices into dims), not k-long one-hot rows
+            return self.rng.choice(k, size=count, replace=False)
         if kind == "rademacher":
             return self.rng.integers(0, 2, size=(count, k)) * 2.0 - 1.0
         return self.rng.standard_normal((count, k))
@@ -108,7 +109,7 @@ class STDEMode(TaylorMode):
     def _torch_draw(self, kind: str, k: int, count: int, x: torch.Tensor) -> torch.Tensor:
         like = {"dtype": x.dtype, "device": x.device}
         if kind == "sparse":
-            return torch.eye(k, **like)[torch.rand(k, **like).argsort()[:count]]
+            return torch.rand(k, **like).argsort()[:count]
         if kind == "rademacher":
             return (torch.rand(count, k, **like) < 0.5).to(x.dtype) * 2 - 1
         return torch.randn(count, k, **like)
@@ -127,13 +128,19 @@ class STDEMode(TaylorMode):
             key = (self.stream, kind, x.shape[-1], tuple(dims), count)
             if key not in self._draws:
                 self._draws[key] = self._numpy_draw(kind, k, count)
-            V = torch.as_tensor(self._draws[key], dtype=x.dtype, device=x.device)
-        return V @ unit_vectors(x, dims), (k / count if kind == "sparse" else 1.0 / count)
+            V = torch.as_tensor(self._draws[key], device=x.device)
+            V = V if kind == "sparse" else V.to(x.dtype)
+        if kind == "sparse":
+            chosen = torch.as_tensor(list(dims), device=x.device)[V]
+            return unit_vectors(x, chosen), k / count
+        return embedded_rows(V, x, dims), 1.0 / count
 
     # ----- estimators -----------------------------------------------------------------
     def laplacian(self, u, dims):
         def op(x):
             D, scale = self.directions(self.estimator, x, dims)
+            if isinstance(u, NetworkField) and u.collapsible:  # one collapsed pass through the MLP
+                return scale * u.second_sum(x, D)
             return scale * second_sum(u, x, D)
 
         return op

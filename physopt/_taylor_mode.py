@@ -31,6 +31,7 @@ import torch
 from torch.func import jacfwd, jvp, vmap
 
 from ._derivative_mode import AbstractDerivativeMode, Field, operator_matrix
+from ._network_field import NetworkField
 
 __all__ = ["TaylorMode", "directional_k", "mixed_second", "weighted_sum"]
 
@@ -60,9 +61,23 @@ def weighted_sum(values: torch.Tensor, weights: torch.Tensor | float) -> torch.T
     return (values * weights.reshape((-1,) + (1,) * (values.ndim - 1))).sum(0)
 
 
-def unit_vectors(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Rows :math:`e_i`, ``i`` in ``dims``, shaped ``(len(dims), n)`` like ``x``."""
-    return torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)[list(dims)]
+def unit_vectors(x: torch.Tensor, dims) -> torch.Tensor:
+    """Rows :math:`e_i`, ``i`` in ``dims`` (a sequence or an index tensor), shaped ``(len(dims), n)`` like ``x``.
+
+    O(len(dims)·n) memory: no n × n identity is formed (n may be 10⁵ or more).
+    """
+    index = torch.as_tensor(dims if torch.is_tensor(dims) else list(dims), dtype=torch.long, device=x.device)
+    # a comparison, not an in-place scatter: under vmap the index may differ from point to point
+    return (index[:, None] == torch.arange(x.shape[-1], device=x.device)).to(x.dtype)
+
+
+def embedded_rows(V: torch.Tensor, x: torch.Tensor, dims) -> torch.Tensor:
+    """Rows ``V`` ``(R, k)`` over the coordinates ``dims`` as ``(R, n)`` rows like ``x`` (zeros elsewhere)."""
+    if len(dims) == x.shape[-1] and list(dims) == list(range(x.shape[-1])):
+        return V.to(dtype=x.dtype, device=x.device)
+    rows = torch.zeros(V.shape[0], x.shape[-1], dtype=x.dtype, device=x.device)
+    rows[:, list(dims)] = V.to(dtype=x.dtype, device=x.device)
+    return rows
 
 
 def embedded(x: torch.Tensor, dims: tuple[int, ...], A) -> torch.Tensor:
@@ -124,6 +139,8 @@ class TaylorMode(AbstractDerivativeMode):
         return du
 
     def laplacian(self, u, dims):
+        if isinstance(u, NetworkField) and u.collapsible:  # a solver's network through its ansatz
+            return lambda x: u.second_sum(x, unit_vectors(x, dims))
         structure = _mlp_structure(u)
         if structure is not None:  # an MLP module itself: the collapsed forward Laplacian (the MLP jets' layer walk)
             def lap(x):

@@ -246,4 +246,21 @@ def automatic_ansatz(problem) -> HardConstraint:
         x_at_t0 = torch.cat([space, torch.full_like(x[n:], t0)])
         return g(x) + u0(space) - g(x_at_t0) + lag * domain.boundary_factor(space) * net
 
+    if u0 is None and isinstance(dirichlet[0].raw_value, (int, float)):
+        ansatz.jets = _constant_dirichlet_jets(domain, float(dirichlet[0].raw_value))
     return HardConstraint(ansatz, replaces=tuple(dirichlet) + tuple(initial[:1]))
+
+
+def _constant_dirichlet_jets(domain, constant: float) -> Callable:
+    r"""The collapsed second-order sum of :math:`u = g + B N` (g constant) from the network's jets.
+
+    :math:`\sum_r \partial^2 u[v_r, v_r] = N \sum_r \partial^2 B[v_r, v_r] + 2\sum_r (\nabla B\cdot v_r)\, \nabla N\cdot v_r
+    + B \sum_r \partial^2 N[v_r, v_r]`, with B's part from ``domain.boundary_factor_jets`` (closed form for a ball:
+    O(R + n) per point, where differentiating the ansatz along every direction costs O(R·n)).
+    Called by :meth:`physopt.NetworkField.second_sum` as ``jets(x, N, ∇N·v (…, R), Σ∂²N, directions)``.
+    """
+    def jets(x, value, tangents, second, directions):
+        factor, slopes, curvature = domain.boundary_factor_jets(x, directions)
+        return value * curvature + 2 * (tangents @ slopes) + factor * second
+
+    return jets

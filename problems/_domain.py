@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 from scipy.special import ndtri
+from torch.func import jvp, vmap
 
 from physopt import Mesh, delaunay_mesh, structured_mesh, unit_cube_samples
 
@@ -58,6 +59,22 @@ class AbstractDomain(abc.ABC):
     @abc.abstractmethod
     def boundary_factor(self, x: torch.Tensor) -> torch.Tensor:
         """A smooth pointwise function, zero on the boundary and positive inside (hard BCs)."""
+
+    def boundary_factor_jets(self, x: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        r"""At one point: :math:`B(x)`, :math:`\nabla B\cdot v_r` ``(R,)`` and :math:`\sum_r \partial^2 B[v_r, v_r]`.
+
+        For the collapsed Laplacian of a hard-constraint ansatz :math:`g + B N`
+        (:func:`problems.automatic_ansatz`). Generic: nested forward mode, O(R·n) per point;
+        a domain with a closed form (:class:`Ball`) overrides it.
+        """
+        def along(v):
+            def first(y):
+                return jvp(self.boundary_factor, (y,), (v,))[1]
+
+            return jvp(first, (x,), (v,))
+
+        slopes, curvatures = vmap(along)(directions)
+        return self.boundary_factor(x), slopes, curvatures.sum(0)
 
     @abc.abstractmethod
     def evaluation_mesh(self, resolution: int | None = None):
@@ -200,12 +217,29 @@ class Ball(AbstractDomain):
         return z / np.linalg.norm(z, axis=-1, keepdims=True)
 
     def map_interior(self, unit):
-        r = self.radius * unit[:, :1] ** (1.0 / self.dim)
+        r = self.radius * self._radial(unit[:, :1])
         return self.center + r * self._directions(unit[:, 1:])
 
     def map_boundary(self, unit):
         normals = self._directions(unit)
         return self.center + self.radius * normals, normals
+
+    def draw_interior(self, n: int, generator: torch.Generator, dtype, device) -> torch.Tensor:
+        r"""``n`` random interior points drawn on ``device`` by ``generator``: :math:`x = c + R\,
+ho\, z/\|z\|`, z ~ N(0, I).
+
+        The same law as :meth:`map_interior` of uniform samples, without the unit
+        cube (whose d + 1 columns and the inverse normal CDF dominate at d = 10⁵), so
+        the points never leave the device. Solvers use it for random (``uniform``) sampling.
+        """
+        z = torch.randn(n, self.dim, generator=generator, dtype=dtype, device=device)
+        rho = self._radial(torch.rand(n, 1, generator=generator, dtype=dtype, device=device))
+        centre = torch.as_tensor(self.center, dtype=dtype, device=device)
+        return centre + self.radius * rho * z / torch.linalg.vector_norm(z, dim=-1, keepdim=True)
+
+    def _radial(self, unit):
+        """The radius (as a fraction of R) of a uniform sample ``unit``: :math:`u^{1/d}`, uniform by volume."""
+        return unit ** (1.0 / self.dim)
 
     def contains(self, points, tol=1e-12):
         return np.linalg.norm(np.asarray(points) - self.center, axis=-1) <= self.radius + tol
@@ -213,6 +247,12 @@ class Ball(AbstractDomain):
     def boundary_factor(self, x):
         c = torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
         return 1 - torch.sum((x - c) ** 2) / self.radius**2
+
+    def boundary_factor_jets(self, x, directions):
+        r"""Closed form: :math:`\nabla B\cdot v = -2 (x - c)\cdot v / R^2`, :math:`\partial^2 B[v, v] = -2\|v\|^2/R^2`."""
+        c = torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
+        r2 = self.radius**2
+        return self.boundary_factor(x), directions @ (x - c) * (-2 / r2), (directions * directions).sum() * (-2 / r2)
 
     def evaluation_mesh(self, resolution=None):
         if self.dim == 1:

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.func import vmap
 
-from physopt import ProblemDefinitionError, coordinate_layout, structured_mesh
+from physopt import (ProblemDefinitionError, STDEMode, coordinate_layout, current_derivative_mode, derivative_mode,
+                     structured_mesh)
 
 from ._conditions import AbstractCondition, HardConstraint
 from ._domain import AbstractDomain, TimeInterval
@@ -58,6 +59,11 @@ class Problem:
     parameters: ClassVar[dict[str, Any]] = {}
     equations: ClassVar[int | None] = None
     name: ClassVar[str | None] = None
+
+    #: options a solver should start from for this problem (``{"pinn": {"optimizer": "adam", ...}}``):
+    #: below anything the user sets, recorded in the run's config. For set-ups a paper measured best
+    #: (or the only ones that fit in memory, e.g. first-order optimizers at d = 10⁵).
+    solver_defaults: dict[str, dict[str, object]] = {}
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.parameters))
@@ -159,6 +165,18 @@ class Problem:
         """
         raise NotImplementedError(f"problem '{self.problem_name}' defines no rhs(self, u, x) = L[u] for u_t = L[u]")
 
+    def point_data(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-point data the residual takes as keyword arguments, computed once per batch (optional).
+
+        A solver calls it on every new batch of interior collocation points
+        ``(N, n_coordinates)`` (without gradients) and passes entry ``k``'s row
+        ``i`` as ``residual(u, x_i, k=...)``: for a forcing term that costs O(d)
+        per point and does not change while the network trains. ``residual``
+        must still work without it (``validate`` and other solvers call
+        ``residual(u, x)``). Default: no data.
+        """
+        return {}
+
     def exact(self, x):  # pragma: no cover - marker, overridden by subclasses
         raise NotImplementedError
 
@@ -234,7 +252,10 @@ class Problem:
         if self.equations is not None and (isinstance(self.equations, bool) or not isinstance(self.equations, int) or self.equations < 1):
             raise ProblemDefinitionError(f"problem '{name}': `equations` must be a whole number >= 1, got {self.equations!r}")
         unknowns = f"{m} unknown(s) {tuple(self.unknowns)}"
-        with self.layout():
+        # a shape probe, not a measurement: above 64 coordinates an exact Hessian (n² entries) would dominate
+        # start-up (80 GB at n = 10⁵), so the operators are sparse STDE estimates with two coordinates there
+        mode = STDEMode(samples=2) if n > 64 else current_derivative_mode()
+        with self.layout(), derivative_mode(mode):
             for label, fn in [("residual(u, x)", lambda y: self.residual(u, y))] + (
                 [("exact(x)", self.exact)] if self.has_exact else []
             ):
@@ -364,10 +385,16 @@ class Problem:
                 out.append(self._slice_mesh(float(t)))
         return out
 
+    @property
+    def slice_resolution(self) -> int:
+        """Nodes per side of the centre slice drawn above 3-D: 81, fewer from d ≈ 6000 on so that the slice's
+        points stay within 4·10⁷ numbers (20 × 20 at d = 10⁵, 11 × 11 from d ≈ 3·10⁵ on)."""
+        return int(min(81, max(11, math.isqrt(40_000_000 // self.n_coordinates))))
+
     def _slice_mesh(self, t: float | None) -> dict:
         lo, hi = self.domain.bounds
         centre = (lo + hi) / 2
-        mesh = structured_mesh(lo[:2], hi[:2], 81)
+        mesh = structured_mesh(lo[:2], hi[:2], self.slice_resolution)
         full = np.tile(centre, (len(mesh.points), 1))
         full[:, :2] = mesh.points
         inside = self.domain.contains(full)

@@ -55,7 +55,9 @@ class AbstractSolver(abc.ABC):
             raise ConfigurationError(f"{type(self).__name__} takes {self.Options.__name__}, got {type(options).__name__}")
         problem.validate()
         self.problem = problem
-        self.options = dataclasses.replace(options or self.Options(), **overrides)
+        if options is None:  # the problem's suggested start (Problem.solver_defaults), below the overrides
+            options = self.Options(**problem.solver_defaults.get(self.name, {}))
+        self.options = dataclasses.replace(options, **overrides)
         self.options.validate()
 
     @classmethod

@@ -51,6 +51,7 @@ class JetResiduals:
     def _field_around(self, value, gradient, hessian, center):
         single = self.solver.problem.n_unknowns == 1
         hard = self.solver.hard
+        scale = self.solver.options.output_scale
 
         def net(y):
             d = y - center
@@ -59,6 +60,7 @@ class JetResiduals:
                 out = out + gradient @ d
             if hessian is not None:
                 out = out + 0.5 * (hessian @ d) @ d
+            out = out * scale if scale != 1 else out
             return out.squeeze(-1) if single else out
 
         return net if hard is None else (lambda y: hard.ansatz(y, net(y)))

@@ -81,7 +81,9 @@ class AbstractSolution(abc.ABC):
         points = self.problem.error_points() if points is None else points
         reference = self.problem.solution_at(torch.as_tensor(points, dtype=torch.float64))
         predicted = self(points).double().cpu()
-        return relative_errors(predicted, reference.cpu(), self.problem.unknowns)
+        errors = relative_errors(predicted, reference.cpu(), self.problem.unknowns)
+        extra = getattr(self.problem, "extra_errors", None)  # a problem's own measures (the STDE balls' floor)
+        return {**errors, **(extra(torch.as_tensor(points, dtype=torch.float64).cpu(), predicted, reference.cpu()) if extra else {})}
 
     def metrics(self) -> list[Metric]:
         """Extra named results beyond ``errors()`` (none unless a solution kind declares some)."""

@@ -143,7 +143,8 @@ def solve_to_directory(
         params, options, checkpoint = _resumed_configuration(run, problem_spec, solver_name, params, options, out)
 
     problem = load_problem(problem_spec, params)
-    opts = solver_cls.Options.from_strings(options)
+    suggested = {k: str(v) for k, v in problem.solver_defaults.get(solver_cls.name, {}).items()}
+    opts = solver_cls.Options.from_strings({**suggested, **options})  # the user's choices over the problem's
     solver = solver_cls(problem, opts)  # validates everything before any file is written
     if not resume:  # only once the problem, options and network are known to be good
         run = RunDirectory.prepare(out, force=force)
@@ -216,6 +217,8 @@ def format_summary(summary: dict, out: Path) -> str:
     errors = summary.get("errors")
     if errors:
         parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e}")
+        if "floor_rel_l2" in errors:  # a constant-like exact solution: say what a constant fit reaches
+            parts.append(f"constant floor {errors['floor_rel_l2']:.3e} · non-constant part {errors['nonconstant_rel_l2']:.3e}")
     else:
         parts.append(f"final loss = {summary['final_loss']:.3e} (no reference solution)")
     parts.append(f"{summary['dtype']} on {summary['device']}")

@@ -191,15 +191,17 @@ class MLPStructure:
         if directions is None:
             directions = torch.eye(d, dtype=x.dtype, device=x.device)
         jac = directions.expand(n, *directions.shape[-2:]) if directions.ndim == 2 else directions
-        y, lap = x, x.new_zeros(n, d)
+        y, lap = x, None  # None: l = 0 (the input's second coefficient), not multiplied through the first layer
         for kind, step in self.steps:
             if kind == "linear":
-                y, jac, lap = self._linear(params, step, y), self._linear(params, step, jac, False), self._linear(params, step, lap, False)
+                y, jac = self._linear(params, step, y), self._linear(params, step, jac, False)
+                lap = None if lap is None else self._linear(params, step, lap, False)
             else:
                 value, d1, d2 = activation_derivatives(step, y, 2)
-                lap = collapsed_second(d1, d2, lap, (jac * jac).sum(1))
+                products = (jac * jac).sum(1)
+                lap = d2 * products if lap is None else collapsed_second(d1, d2, lap, products)
                 y, jac = value, d1[:, None] * jac
-        return y, jac.transpose(1, 2), lap
+        return y, jac.transpose(1, 2), (torch.zeros_like(y) if lap is None else lap)
 
     def taylor(self, params: dict[str, torch.Tensor], x: torch.Tensor, coefficients: list[torch.Tensor]
                ) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -20,7 +20,7 @@ the paper's metric. Other d have no reference (``has_reference`` is False).
 through the law of :math:`\sqrt 2\, W_{T-t}`, i.e. :math:`x \sim N(0, 2(T - t) I)`;
 in high d these are thin shells :math:`\|x\| \approx \sqrt{2(T-t)d}`, so a box
 (or one fixed Gaussian) would miss them. :meth:`sample_interior` draws exactly
-that joint law, t ~ U(0, T), x = √(2(T − t))·z (the proposed PINN hook); the
+that joint law, t ~ U(0, T), x = √(2(T − t))·z (:meth:`ParabolicBenchmark.draw_interior`, which the PINN uses); the
 domain :class:`GaussianSpace` alone draws its x-marginal,
 :math:`x = \sqrt{2 T v}\, z`, v ~ U(0, 1), which is what a solver sampling
 space and time independently gets today.
@@ -112,6 +112,11 @@ class ParabolicBenchmark(Problem):
 
     parameters = {"d": 10}
     time = TimeInterval(0.0, T_END)
+    #: the ball benchmarks' set-up (the paper's for both families): Adam, 100 fresh points per step,
+    #: sparse STDE with |J| = 16, float32, MLP (d+1)-128-128-128-1
+    solver_defaults = {"pinn": {"width": 128, "depth": 3, "points": 100, "resample_every": 1, "sampling": "uniform",
+                                "optimizer": "adam", "steps": 10_000, "lr": 1e-3, "lr_final": 1e-5,
+                                "derivatives": "stde", "samples": 16, "dtype": "float32", "error_every": 500}}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -163,8 +168,18 @@ class ParabolicBenchmark(Problem):
         return out
 
     # ----- collocation -------------------------------------------------------------------
+    def draw_interior(self, n: int, generator: torch.Generator, dtype, device) -> torch.Tensor:
+        r"""Random space-time collocation points ``(n, d + 1)`` on ``device``: t ~ U(0, T), x = √(2(T − t))·z.
+
+        The solver's hook for random (``uniform``) sampling: the Feynman–Kac law, where
+        a solver sampling space and time independently would get the domain's marginal.
+        """
+        t = T_END * torch.rand(n, 1, generator=generator, dtype=dtype, device=device)
+        z = torch.randn(n, self.d, generator=generator, dtype=dtype, device=device)
+        return torch.cat([torch.sqrt(2 * (T_END - t)) * z, t], 1)
+
     def sample_interior(self, n: int, method: str = "uniform", rng=None) -> np.ndarray:
-        r"""Space-time collocation points ``(n, d + 1)``: t ~ U(0, T), x = √(2(T − t))·z (the proposed PINN hook)."""
+        r"""Space-time collocation points ``(n, d + 1)`` from unit-cube samples (any ``method``): the law of :meth:`draw_interior`."""
         unit = unit_cube_samples(n, self.d + 1, method, np.random.default_rng(rng))
         t = T_END * unit[:, :1]
         z = ndtri(np.clip(unit[:, 1:], 1e-12, 1 - 1e-12))

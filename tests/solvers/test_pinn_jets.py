@@ -112,3 +112,20 @@ def test_least_squares_value_reuses_the_last_loss_evaluation_only_when_it_applie
     assert torch.allclose(objective.value(moved), objective.residual(moved), atol=1e-14)  # other parameters: computed
     solver.batch = solver.sample()  # new points: the remembered value no longer applies
     assert objective.value(theta) is not remembered
+
+
+@pytest.mark.parametrize("bc", ["soft", "hard"])
+def test_output_scale_reaches_the_jet_path(bc):
+    """output_scale multiplies the network before the ansatz in every path: field, exact residuals, jets, Jacobian."""
+    problem = registered_problems()["poisson2d"]()
+    solver = PINN(problem, bc=bc, output_scale=2.5, **SMALL)
+    x = solver.batch.interior[:3]
+    raw = solver.model(x).squeeze(-1) * 2.5
+    expected = raw if solver.hard is None else torch.func.vmap(solver.hard.ansatz)(x, raw)
+    torch.testing.assert_close(torch.func.vmap(solver.field)(x), expected)
+    jets, flat, theta = _jets(solver)
+    assert all(jets.check(theta).values())
+    exact = torch.cat(list(solver.residual_terms(solver.field_at(flat, theta)).values()))
+    assert torch.allclose(jets.residual(theta), exact, atol=1e-12)
+    dense = jacrev(lambda th: torch.cat(list(solver.residual_terms(solver.field_at(flat, th)).values())))(theta)
+    assert torch.allclose(jets.jacobian(theta), dense, atol=1e-10)
