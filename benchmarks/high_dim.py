@@ -34,6 +34,7 @@ Writes ``benchmarks/results/high_dim.json`` and prints a table with ratios to
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import platform
 import resource
@@ -122,7 +123,8 @@ def _cell(method: str, d: int, steps: int, seconds: float, device: str) -> dict:
     else:
         peak_mb = (_status_kib("VmHWM") - base_rss) / 1024
     return {"method": method, "d": d, "steps": done, "it_per_s": done / elapsed, "step_ms": 1e3 * elapsed / done,
-            "peak_mb_over_setup": peak_mb, "sample_s": sample_s, "device": device}
+            "peak_mb_over_setup": peak_mb, "peak_rss_mb": _status_kib("VmHWM") / 1024 if device == "cpu" else None,
+            "sample_s": sample_s, "device": device}
 
 
 def _status_kib(key: str) -> int:
@@ -134,7 +136,13 @@ def _status_kib(key: str) -> int:
 
 
 def _reset_peak_rss() -> int:
-    """Reset the peak resident set to the current one (Linux: ``5 > /proc/self/clear_refs``); return it in KiB."""
+    """Hand freed heap memory back (glibc ``malloc_trim``), then reset the peak resident set to the current one
+    (Linux: ``5 > /proc/self/clear_refs``); return it in KiB. Without the trim, memory freed during set-up (the
+    forcing's temporaries) would be reused by the steps unseen."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:

@@ -100,6 +100,7 @@ def main() -> None:
            "it_per_s": round(solution.info["steps"] / train_time, 2), "stop_reason": solution.info["stop_reason"],
            "options": {k: v for k, v in vars(options).items() if k in parse_set(args.set) or k in ("steps", "seed")},
            "dtype": options.dtype, "derivatives": options.derivatives, "samples": options.samples,
+           "output_scale": options.output_scale,
            "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
     if hasattr(problem, "constant_floor"):
         row.update(ball_errors(problem, solution, args.n_test))

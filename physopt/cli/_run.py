@@ -217,8 +217,8 @@ def format_summary(summary: dict, out: Path) -> str:
     errors = summary.get("errors")
     if errors:
         parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e}")
-        if "floor_rel_l2" in errors:  # a constant-like exact solution: say what a constant fit reaches
-            parts.append(f"constant floor {errors['floor_rel_l2']:.3e} · non-constant part {errors['nonconstant_rel_l2']:.3e}")
+        if "constant_floor_rel_l2" in errors:  # a constant-like exact solution: say what a constant fit reaches
+            parts.append(f"constant floor {errors['constant_floor_rel_l2']:.3e} · non-constant part {errors['nonconstant_rel_l2']:.3e}")
     else:
         parts.append(f"final loss = {summary['final_loss']:.3e} (no reference solution)")
     parts.append(f"{summary['dtype']} on {summary['device']}")

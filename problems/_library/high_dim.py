@@ -264,7 +264,7 @@ class BallBenchmark(Problem):
         floor = self.constant_floor(points)
         nonconstant = reference[:, 0] - floor["K"] * (1 - (points * points).sum(-1))
         error = (predicted[:, 0] - reference[:, 0]).norm()
-        return {"floor_rel_l2": floor["rel_l2"], "nonconstant_rel_l2": float(error / nonconstant.norm())}
+        return {"constant_floor_rel_l2": floor["rel_l2"], "nonconstant_rel_l2": float(error / nonconstant.norm())}
 
     def nonconstant_part(self, points: torch.Tensor, k: float | None = None) -> torch.Tensor:
         r""":math:`u^* - K(1 - \|x\|^2)` on ``points`` (K from :meth:`constant_floor` unless given).

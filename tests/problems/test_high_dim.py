@@ -297,3 +297,22 @@ def test_validation_at_a_hundred_thousand_dimensions_forms_no_hessian():
     """validate() probes the residual with sparse STDE above 64 coordinates (an exact Hessian would be 80 GB)."""
     problem = make("allen_cahn_ball", d=100_000)
     problem.validate()
+
+
+def test_a_ball_run_reports_the_constant_floor(tmp_path, capsys):
+    """physopt solve on a ball problem: summary errors and the printed line carry the floor and the non-constant part."""
+    import json
+
+    from physopt.cli import main
+
+    out = tmp_path / "run"
+    code = main(["solve", "allen_cahn_ball", "--param", "d=20", "--set", "steps=3", "--set", "width=8", "--set", "points=16",
+                 "--no-progress", "--no-render", "--out", str(out)])
+    assert code == 0
+    errors = json.loads((out / "summary.json").read_text())["errors"]
+    problem = make("allen_cahn_ball", d=20)
+    assert errors["constant_floor_rel_l2"] == pytest.approx(problem.constant_floor()["rel_l2"], rel=1e-9)
+    assert errors["nonconstant_rel_l2"] > 0
+    assert "constant floor" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["options"]["output_scale"] == pytest.approx(math.sqrt(20)) and config["options"]["optimizer"] == "adam"
