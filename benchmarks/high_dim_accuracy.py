@@ -28,19 +28,9 @@ from pathlib import Path
 
 import torch
 
+from optimizers import Budget  # benchmarks/optimizers.py: stop after a wall-time budget
 from problems import PROBLEMS
-from solvers import PINN, Callback, StopTraining
-
-
-class Budget(Callback):
-    """Stop after ``seconds`` of training."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def on_step(self, state, record):
-        if record.wall_time >= self.seconds:
-            raise StopTraining(f"wall-time budget of {self.seconds:g} s used")
+from solvers import PINN
 
 
 def ball_errors(problem, solution, n_test: int) -> dict:

@@ -316,3 +316,29 @@ def test_a_ball_run_reports_the_constant_floor(tmp_path, capsys):
     assert "constant floor" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
     assert config["options"]["output_scale"] == pytest.approx(math.sqrt(20)) and config["options"]["optimizer"] == "adam"
+
+
+def test_resume_redraws_the_device_batch_and_the_stde_directions(tmp_path):
+    """A checkpoint carries the torch generator (points drawn on the device) and the STDE generator: a resumed run
+    ends where an uninterrupted one does."""
+    from solvers import PINN, StopTraining, load_checkpoint
+
+    common = dict(steps=8, points=16, width=8, dtype="float64", error_every=0, seed=3)
+    straight = PINN(make("allen_cahn_ball", d=12), **common).solve()
+
+    class StopAt4:
+        def on_start(self, s): ...
+
+        def on_step(self, s, r):
+            if r.step == 4:
+                raise StopTraining("pause")
+
+        def on_end(self, s): ...
+
+    ckpt = tmp_path / "checkpoint.pt"
+    PINN(make("allen_cahn_ball", d=12), **common).solve([StopAt4()], checkpoint_path=ckpt)
+    saved = load_checkpoint(ckpt)
+    assert saved["step"] == 4 and "torch" in saved["numpy_rng"] and "stde_rng" in saved
+    resumed = PINN(make("allen_cahn_ball", d=12), **common).solve(checkpoint=saved)
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(p, q, rtol=0, atol=1e-12)
