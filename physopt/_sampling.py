@@ -11,9 +11,12 @@ import math
 import numpy as np
 from scipy.stats import qmc
 
+from ._errors import ConfigurationError
+
 __all__ = ["SAMPLING_METHODS", "unit_cube_samples"]
 
 SAMPLING_METHODS = ("uniform", "sobol", "halton", "grid")
+SOBOL_MAX_DIM = 21_201  # scipy.stats.qmc.Sobol's direction numbers (Joe & Kuo)
 
 
 def unit_cube_samples(n: int, dim: int, method: str, rng: np.random.Generator) -> np.ndarray:
@@ -34,6 +37,9 @@ def unit_cube_samples(n: int, dim: int, method: str, rng: np.random.Generator) -
         return np.zeros((n, dim))
     if method == "uniform":
         return rng.random((n, dim))
+    if method == "sobol" and dim > SOBOL_MAX_DIM:
+        raise ConfigurationError(f"sampling=sobol supports at most {SOBOL_MAX_DIM:,} dimensions (SciPy's direction "
+                                 f"numbers); these points need {dim:,}: use sampling=uniform (or halton)")
     if method in ("sobol", "halton"):
         seed = int(rng.integers(2**31))
         engine = qmc.Sobol(dim, seed=seed) if method == "sobol" else qmc.Halton(dim, seed=seed)

@@ -175,14 +175,15 @@ def check_command(cmd: Command, parser, folder: Path) -> None:
             for text, _ in numbers(name_text, values)
         ]
     for run_params, run_options in runs:
+        problem = load_problem(spec, run_params) if spec is not None else None
+        suggested = {k: str(v) for k, v in getattr(problem, "solver_defaults", {}).get(solver_cls.name, {}).items()}
         try:
-            with _cuda_as_if_available():
-                opts = solver_cls.Options.from_strings(run_options)
+            with _cuda_as_if_available():  # as physopt solve: the user's options over the problem's solver_defaults
+                opts = solver_cls.Options.from_strings({**suggested, **run_options})
         except NotImplementedYet:
             return  # a planned feature, named to show its message: a real name
         if spec is None:
             continue
-        problem = load_problem(spec, run_params)
         if torch.cuda.is_available() or not opts.device.startswith("cuda"):  # the solver accepts the problem (built tiny)
             solver_cls(problem, shrink(opts))
 

@@ -342,3 +342,11 @@ def test_resume_redraws_the_device_batch_and_the_stde_directions(tmp_path):
     resumed = PINN(make("allen_cahn_ball", d=12), **common).solve(checkpoint=saved)
     for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.allclose(p, q, rtol=0, atol=1e-12)
+
+
+def test_sobol_beyond_its_dimensions_is_a_clear_error():
+    from physopt import ConfigurationError
+    from solvers import PINN
+
+    with pytest.raises(ConfigurationError, match="sampling=sobol supports at most 21,201 dimensions.*sampling=uniform"):
+        PINN(make("allen_cahn_ball", d=30_000), sampling="sobol", points=4, width=4)
