@@ -60,9 +60,7 @@ class Problem:
     equations: ClassVar[int | None] = None
     name: ClassVar[str | None] = None
 
-    #: options a solver should start from for this problem (``{"pinn": {"optimizer": "adam", ...}}``):
-    #: below anything the user sets, recorded in the run's config. For set-ups a paper measured best
-    #: (or the only ones that fit in memory, e.g. first-order optimizers at d = 10⁵).
+    #: options a solver starts from for this problem, below anything the user sets (docs/problems.md)
     solver_defaults: dict[str, dict[str, object]] = {}
 
     def __init__(self, **params):
@@ -166,15 +164,8 @@ class Problem:
         raise NotImplementedError(f"problem '{self.problem_name}' defines no rhs(self, u, x) = L[u] for u_t = L[u]")
 
     def point_data(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-point data the residual takes as keyword arguments, computed once per batch (optional).
-
-        A solver calls it on every new batch of interior collocation points
-        ``(N, n_coordinates)`` (without gradients) and passes entry ``k``'s row
-        ``i`` as ``residual(u, x_i, k=...)``: for a forcing term that costs O(d)
-        per point and does not change while the network trains. ``residual``
-        must still work without it (``validate`` and other solvers call
-        ``residual(u, x)``). Default: no data.
-        """
+        """Per-point data for ``residual(u, x_i, key=row_i)``, computed once per batch of interior points, without
+        gradients (an O(d) forcing); ``residual(u, x)`` must still work without it. Default: none."""
         return {}
 
     def exact(self, x):  # pragma: no cover - marker, overridden by subclasses
