@@ -16,7 +16,10 @@ The Laplacian, four ways:
 - ``stde-nested``: sparse STDE, |J| = 16, each ∂²u[e_j, e_j] by nested
   ``torch.func.jvp`` through the opaque field;
 - ``stde-collapsed``: sparse STDE, |J| = 16, physopt's default: one collapsed
-  forward-Laplacian pass through the MLP (``physopt.NetworkField``).
+  forward-Laplacian pass through the MLP (``physopt.NetworkField``);
+- ``stde-compiled``: the same loss and its backward through ``torch.compile``
+  (the PINN's ``compile`` option; ``reduce-overhead``, i.e. CUDA graphs, on a GPU,
+  ``default`` on the CPU); the compile time falls in the two untimed warm-up steps (``warmup_s``).
 
 Every (method, d) runs in its own subprocess; peak memory is the growth of the
 process's peak resident set over its state just before the first step
@@ -45,7 +48,7 @@ from pathlib import Path
 
 import torch
 
-METHODS = ("exact", "sdgd", "stde-nested", "stde-collapsed")
+METHODS = ("exact", "sdgd", "stde-nested", "stde-collapsed", "stde-compiled")
 POINTS, WIDTH, SAMPLES = 100, 128, 16
 
 
@@ -93,12 +96,17 @@ def _cell(method: str, d: int, steps: int, seconds: float, device: str) -> dict:
 
     compute = {"exact": residual_exact, "sdgd": residual_sdgd,
                "stde-nested": lambda: residual_stde(lambda y: field(y)),  # opaque: nested jvp per direction
-               "stde-collapsed": lambda: residual_stde(field)}[method]
+               "stde-collapsed": lambda: residual_stde(field), "stde-compiled": lambda: residual_stde(field)}[method]
+
+    def loss_of_step():
+        return compute().square().mean()
+
+    if method == "stde-compiled":
+        loss_of_step = torch.compile(loss_of_step, mode="reduce-overhead" if device.startswith("cuda") else "default")
 
     def step():
         mode.resample()
-        r = compute()
-        loss = r.square().mean()
+        loss = loss_of_step()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -109,9 +117,11 @@ def _cell(method: str, d: int, steps: int, seconds: float, device: str) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     base_rss = _reset_peak_rss()
+    t0 = time.perf_counter()
     for _ in range(2):
         step()
     sync()
+    warmup_s = time.perf_counter() - t0
     done, t0 = 0, time.perf_counter()
     while done < steps and time.perf_counter() - t0 < seconds:
         step()
@@ -124,7 +134,7 @@ def _cell(method: str, d: int, steps: int, seconds: float, device: str) -> dict:
         peak_mb = (_status_kib("VmHWM") - base_rss) / 1024
     return {"method": method, "d": d, "steps": done, "it_per_s": done / elapsed, "step_ms": 1e3 * elapsed / done,
             "peak_mb_over_setup": peak_mb, "peak_rss_mb": _status_kib("VmHWM") / 1024 if device == "cpu" else None,
-            "sample_s": sample_s, "device": device}
+            "sample_s": sample_s, "warmup_s": warmup_s, "device": device}
 
 
 def _status_kib(key: str) -> int:

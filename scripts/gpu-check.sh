@@ -114,7 +114,7 @@ bench_status=${PIPESTATUS[0]}
 if [ "$quick" -eq 0 ]; then  # issue 18: collapsed STDE it/s against the paper's A100 numbers, d = 10^2 .. 10^6
     echo "== high-dimensional PINN steps on $device"
     "$PY" benchmarks/high_dim.py --device "$device" --dims 100 1000 10000 100000 1000000 \
-        --methods sdgd stde-collapsed --steps 200 --seconds 8 --max-gb 60 --out "$out/high_dim.json" 2>&1 \
+        --methods sdgd stde-collapsed stde-compiled --steps 200 --seconds 8 --max-gb 60 --out "$out/high_dim.json" 2>&1 \
         | tee "$out/high_dim.log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || bench_status=1
 fi

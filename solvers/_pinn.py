@@ -101,6 +101,7 @@ class PINN(AbstractSolver):
         self.rng = np.random.default_rng(o.seed)
         self.generator = torch.Generator(self.device).manual_seed(o.seed)  # domains that draw points on the device
         self.batch = self.sample()
+        self._compiled_loss = None
 
     # ----- the field ----------------------------------------------------------------
     @property
@@ -201,7 +202,14 @@ class PINN(AbstractSolver):
             }
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its terms on the current collocation points."""
+        """Total loss and its terms on the current collocation points (``compile``: through ``torch.compile``)."""
+        if self.options.compile == "off":
+            return self._loss()
+        if self._compiled_loss is None:  # one graph: the batch and the STDE directions are its inputs, not constants
+            self._compiled_loss = torch.compile(self._loss, mode=self.options.compile)
+        return self._compiled_loss()
+
+    def _loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         residuals = second = self.residual_terms()
         if self.mode.stochastic and self.options.stde_loss == "unbiased":  # E[r1 r2] = r^2 for independent estimates
             with self.mode.independent():

@@ -19,7 +19,9 @@ from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
 
 from ._options import AbstractOptions, option
 
-__all__ = ["PINNOptions"]
+__all__ = ["PINNOptions", "COMPILE_MODES"]
+
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclasses.dataclass
@@ -61,6 +63,9 @@ class PINNOptions(AbstractOptions):
     checkpoint_every: int = option(500, "steps between checkpoints (0: only at the end)")
     diagnostics_every: int = option(0, "every N steps write Gram/Hessian top eigenvalues and the Gram condition number to the metrics")
     jets: bool = option(True, "MLP jets for Gauss-Newton Jacobians and K-FAC (checked against the exact path)")
+    compile: str = option("off", "torch.compile the loss and its backward: off, default, reduce-overhead (CUDA graphs, "
+                                 "for GPU runs bound by kernel launches) or max-autotune; the first step compiles (tens "
+                                 "of seconds); Gauss-Newton Jacobians and error evaluation stay eager")
 
     def hidden_widths(self) -> list[int]:
         """The hidden layer widths: ``hidden`` parsed, else ``depth`` times ``width``."""
@@ -81,6 +86,7 @@ class PINNOptions(AbstractOptions):
         self.check_choice("dtype", ("float32", "float64"))
         self.check_choice("activation", tuple(ACTIVATIONS))
         self.check_choice("engd_solver", ENGD_SOLVERS)
+        self.check_choice("compile", COMPILE_MODES)
         if not (math.isfinite(self.output_scale) and self.output_scale > 0):
             raise ConfigurationError(f"output_scale must be a positive number, got {self.output_scale}")
         if not 0 < self.engd_rcond < 1:

@@ -134,3 +134,19 @@ def test_gpu_check_quick_runs_on_the_cpu(tmp_path):
         saved = json.loads((out / f"{name}.json").read_text())
         assert saved["rows"] and saved["quick"] is True, name
     assert all(r["points_per_s"] > 0 for r in json.loads((out / "throughput.json").read_text())["rows"])
+
+
+def test_high_dim_benchmark_times_the_compiled_step(tmp_path):
+    """benchmarks/high_dim.py at d = 100: the eager and the compiled collapsed STDE step both run and are timed."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "high_dim.json"
+    done = subprocess.run([sys.executable, str(BENCH / "high_dim.py"), "--dims", "100", "--methods", "stde-collapsed",
+                           "stde-compiled", "--steps", "3", "--seconds", "5", "--out", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["stde-collapsed", "stde-compiled"]
+    assert all(r["steps"] == 3 and r["it_per_s"] > 0 for r in rows)
