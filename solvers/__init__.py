@@ -9,6 +9,8 @@ from ._base import SOLVERS as SOLVERS
 from ._base import register_solver as register_solver
 from ._solution import Metric as Metric
 from ._pinn import PINN as PINN
+from ._lpinn import LPINN as LPINN
+from ._lpinn import LPINNOptions as LPINNOptions
 from ._pinn import PINNOptions as PINNOptions
 from ._registry import registered_solvers as registered_solvers
 from ._registry import resolve_solver as resolve_solver

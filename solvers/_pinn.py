@@ -305,6 +305,8 @@ class PINN(AbstractSolver):
             checkpoint: a loaded checkpoint to resume from.
         """
         o = self.options
+        if checkpoint is None and o.curriculum_stages() is not None:
+            self.warm_start()
         state = self.make_state(checkpoint)
         cbs = [NaNGuard()]
         if o.diagnostics_every:  # before the metrics writer, which then records the values
@@ -324,8 +326,30 @@ class PINN(AbstractSolver):
         train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step,
               StallRule(o.stall_rtol, o.stall_window))
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
+        if getattr(self, "curriculum_results", None):
+            info["curriculum"] = self.curriculum_results
         info["final_loss"] = float(self.loss()[0].detach())  # at the final parameters
         return Solution(self.problem, self.model, self.field, info)
+
+
+    def warm_start(self) -> list[dict]:
+        """The curriculum: train on the problem with the easier parameter values first, each stage starting from
+        the last one's weights (checkpoints and resuming cover the final run only). Returns each stage's errors."""
+        name, values = self.options.curriculum_stages()
+        p = self.problem
+        if name not in p.parameters:
+            raise ConfigurationError(f"curriculum: problem '{p.problem_name}' has no parameter {name!r}; its parameters "
+                                     f"are: {', '.join(p.parameters) or 'none'}")
+        stages = []
+        for value in values:
+            stage = PINN(type(p)(**{**p.params, name: value}), self.options, curriculum="",
+                         steps=self.options.curriculum_steps, checkpoint_every=0)
+            stage.model.load_state_dict(self.model.state_dict())
+            solution = stage.solve()  # the run's callbacks (metrics, progress) see the final run only
+            self.model.load_state_dict(stage.model.state_dict())
+            stages.append({name: value, "steps": solution.info["steps"], **(solution.errors() or {})})
+        self.curriculum_results = stages
+        return stages
 
 
 def _encode_rng(rng: np.random.Generator) -> dict:

@@ -63,6 +63,10 @@ class PINNOptions(AbstractOptions):
     checkpoint_every: int = option(500, "steps between checkpoints (0: only at the end)")
     diagnostics_every: int = option(0, "every N steps write Gram/Hessian top eigenvalues and the Gram condition number to the metrics")
     jets: bool = option(True, "MLP jets for Gauss-Newton Jacobians and K-FAC (checked against the exact path)")
+    curriculum: str = option("", "warm start on easier problems first: NAME=V1,V2,... trains on the problem with its parameter "
+                                 "NAME set to V1, then V2, ..., curriculum_steps steps each, before the run itself "
+                                 "(Krishnapriyan et al. 2021; e.g. beta=10,20 for convection1d at beta=30)")
+    curriculum_steps: int = option(500, "optimizer steps of each curriculum stage (the schedule of --optimizer, over these steps)")
     compile: str = option("off", "torch.compile the loss and its backward: off, default, reduce-overhead (CUDA graphs, "
                                  "for GPU runs bound by kernel launches) or max-autotune; the first step compiles (tens "
                                  "of seconds); Gauss-Newton Jacobians and error evaluation stay eager")
@@ -78,6 +82,19 @@ class PINNOptions(AbstractOptions):
         if not widths or min(widths) < 1:
             raise ConfigurationError(f"hidden={self.hidden!r}: every layer width must be >= 1")
         return widths
+
+    def curriculum_stages(self) -> tuple[str, list[float]] | None:
+        """``curriculum`` parsed: the parameter's name and its values, in order (None: no curriculum)."""
+        if not self.curriculum.strip():
+            return None
+        name, _, values = self.curriculum.replace(" ", "").partition("=")
+        try:
+            stages = [float(v) for v in values.split(",")]
+        except ValueError:
+            stages = []
+        if not name or not stages:
+            raise ConfigurationError(f"curriculum={self.curriculum!r}: give NAME=V1,V2,..., e.g. beta=10,20")
+        return name, stages
 
     def validate(self):
         super().validate()
@@ -101,6 +118,8 @@ class PINNOptions(AbstractOptions):
         for name in ("width", "depth"):
             self.check_range(name, 1)
         self.hidden_widths()
+        self.curriculum_stages()
+        self.check_range("curriculum_steps", 1)
         for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every", "stall_window"):
             self.check_range(name, 0)
         if not self.lr > 0 or not self.lr_final > 0:
