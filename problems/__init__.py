@@ -17,6 +17,7 @@ from ._domain import Disk as Disk
 from ._domain import Interval as Interval
 from ._domain import TimeInterval as TimeInterval
 from ._library.burgers import cole_hopf_burgers as cole_hopf_burgers
+from ._library.transport import TransportProblem as TransportProblem
 from ._mesh_domain import MeshDomain as MeshDomain
 from ._problem import Problem as Problem
 from ._registry import PROBLEMS as PROBLEMS

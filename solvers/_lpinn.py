@@ -63,7 +63,8 @@ from ._pinn import _decode_rng, _encode_rng
 from ._solution import AbstractSolution, Metric
 from ._training import Checkpointer, NaNGuard, TargetError, TrainingState, train
 
-__all__ = ["LPINN", "LPINNOptions", "LagrangianSolution", "LagrangianNetwork", "hermite_periodic"]
+__all__ = ["LPINN", "LPINNOptions", "LagrangianSolution", "LagrangianNetwork", "hermite_periodic",
+           "eulerian_second_derivative"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -114,6 +115,15 @@ class LPINNOptions(AbstractOptions):
             raise ConfigurationError(f"stall_rtol must be in [0, 1), got {self.stall_rtol}")
         parse_schedule(self.optimizer, self.steps)
         check_device(self.device)
+
+
+def eulerian_second_derivative(X_a, X_aa, w_a, w_aa):
+    r""":math:`u_{xx}` at :math:`x = X(x_0)` from the label derivatives of the map X and of :math:`w = u \circ X`.
+
+    :math:`u_x = w_{x_0}/X_{x_0}` and :math:`u_{xx} = \frac{1}{X_{x_0}}\partial_{x_0}(w_{x_0}/X_{x_0})
+    = (w_{x_0x_0} X_{x_0} - w_{x_0} X_{x_0x_0})/X_{x_0}^3`.
+    """
+    return (w_aa * X_a - w_a * X_aa) / X_a**3
 
 
 class LagrangianNetwork(torch.nn.Module):
@@ -250,8 +260,7 @@ class LPINN(AbstractSolver):
         (X, w), (X_t, w_t) = jvp(lambda s: self.characteristic(call, torch.stack([x0, s])), (t,), (one,))
         (X_a, w_a), (X_aa, w_aa) = jvp(lambda a: jvp(along_label, (a,), (one,))[1], (x0,), (one,))
         r_X = X_t - self.problem.transport_velocity(X, t, w)
-        w_XX = (w_aa * X_a - w_a * X_aa) / X_a**3
-        return torch.stack([r_X, w_t - float(self.problem.diffusion) * w_XX])
+        return torch.stack([r_X, w_t - float(self.problem.diffusion) * eulerian_second_derivative(X_a, X_aa, w_a, w_aa)])
 
     def initial_residuals(self, call, x0: torch.Tensor) -> torch.Tensor:
         """``(X − x0, w − u0)`` at one label on t = t0 (``initial="soft"``)."""

@@ -11,10 +11,10 @@ import math
 import torch
 
 from physopt import ConfigurationError, ProblemDefinitionError, laplacian
-from problems import Box, Dirichlet, Initial, Periodic, Problem, TimeInterval
+from problems import Box, Dirichlet, Initial, Periodic, Problem, TimeInterval, TransportProblem
 from solvers import Callback, StopTraining
 
-__all__ = ["Poisson1D", "PeriodicHeat2D", "TINY_PROBLEMS", "tiny_solver", "StopAt", "InterruptAt"]
+__all__ = ["Poisson1D", "PeriodicHeat2D", "Advection1D", "TINY_PROBLEMS", "tiny_solver", "StopAt", "InterruptAt"]
 
 
 class Poisson1D(Problem):
@@ -50,7 +50,21 @@ class PeriodicHeat2D(Problem):
         return torch.exp(-self.nu * t) * torch.sin(x[0]) + 0.5 * torch.exp(-2 * self.nu * t) * torch.cos(x[0] + x[1])
 
 
-TINY_PROBLEMS = (Poisson1D, PeriodicHeat2D)
+class Advection1D(TransportProblem):
+    """u_t + u_x = 0.05 u_xx on [0, 2π] × [0, 0.2], periodic, u₀ = sin x; u* = e^{-νt} sin(x − t) (transport solvers)."""
+
+    time = TimeInterval(0.0, 0.2)
+    conditions = [Initial(lambda x: torch.sin(x[0])), Periodic(0)]
+    diffusion = 0.05
+
+    def transport_velocity(self, x, t, u):
+        return torch.ones_like(u)
+
+    def exact(self, x):
+        return torch.exp(-self.diffusion * x[1]) * torch.sin(x[0] - x[1])
+
+
+TINY_PROBLEMS = (Poisson1D, PeriodicHeat2D, Advection1D)
 
 
 def tiny_solver(solver_cls, **overrides):

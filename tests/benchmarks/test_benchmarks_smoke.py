@@ -150,3 +150,14 @@ def test_high_dim_benchmark_times_the_compiled_step(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["method"] for r in rows] == ["stde-collapsed", "stde-compiled"]
     assert all(r["steps"] == 3 and r["it_per_s"] > 0 for r in rows)
+
+
+def test_transport_benchmark_quick(tmp_path):
+    """benchmarks/transport.py --quick: every method and schedule on convection1d (β = 30), errors on the same grid."""
+    out = tmp_path / "transport.json"
+    result = load("transport").main(["--quick", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert rows == result["rows"] and len(rows) == 6
+    assert {(r["method"], r["optimizer"]) for r in rows} == {(m, o) for m in ("pinn", "pinn+curriculum", "lpinn")
+                                                             for o in ("adam", "adam+lm")}
+    assert all(r["rel_l2"] > 0 and r["wall_s"] > 0 for r in rows)
