@@ -18,7 +18,10 @@ from ._domain import Interval as Interval
 from ._domain import TimeInterval as TimeInterval
 from ._library.burgers import cole_hopf_burgers as cole_hopf_burgers
 from ._library.transport import TransportProblem as TransportProblem
+from ._library.density import DensityData as DensityData
+from ._library.density import DensityTransport as DensityTransport
 from ._mesh_domain import MeshDomain as MeshDomain
+from ._observations import Observations as Observations
 from ._problem import Problem as Problem
 from ._registry import PROBLEMS as PROBLEMS
 from ._registry import load_problem_file as load_problem_file

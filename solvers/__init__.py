@@ -10,6 +10,8 @@ from ._base import register_solver as register_solver
 from ._solution import Metric as Metric
 from ._pinn import PINN as PINN
 from ._lpinn import LPINN as LPINN
+from ._lflow import LFlow as LFlow
+from ._lflow import LFlowOptions as LFlowOptions
 from ._lpinn import LPINNOptions as LPINNOptions
 from ._pinn import PINNOptions as PINNOptions
 from ._registry import registered_solvers as registered_solvers

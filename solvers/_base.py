@@ -78,7 +78,7 @@ class AbstractSolver(abc.ABC):
 
 
 def _load_builtin_solvers() -> None:
-    from . import _lpinn, _pinn, _teng  # noqa: F401  (their decorators register them)
+    from . import _lflow, _lpinn, _pinn, _teng  # noqa: F401  (their decorators register them)
 
 
 SOLVERS = Registry("solver", AbstractSolver, _load_builtin_solvers)

@@ -11,10 +11,11 @@ import math
 import torch
 
 from physopt import ConfigurationError, ProblemDefinitionError, laplacian
-from problems import Box, Dirichlet, Initial, Periodic, Problem, TimeInterval, TransportProblem
+from problems import (Box, DensityTransport, Dirichlet, Initial, Observations, Periodic, Problem, TimeInterval,
+                      TransportProblem)
 from solvers import Callback, StopTraining
 
-__all__ = ["Poisson1D", "PeriodicHeat2D", "Advection1D", "TINY_PROBLEMS", "tiny_solver", "StopAt", "InterruptAt"]
+__all__ = ["Poisson1D", "PeriodicHeat2D", "Advection1D", "MovingBlob", "TINY_PROBLEMS", "tiny_solver", "StopAt", "InterruptAt"]
 
 
 class Poisson1D(Problem):
@@ -64,7 +65,29 @@ class Advection1D(TransportProblem):
         return torch.exp(-self.diffusion * x[1]) * torch.sin(x[0] - x[1])
 
 
-TINY_PROBLEMS = (Poisson1D, PeriodicHeat2D, Advection1D)
+class MovingBlob(DensityTransport):
+    """A Gaussian blob (σ = 0.5) moving at v = (0.4, −0.2) in (−2, 2)², observed on a small grid (density fitters)."""
+
+    half_width = 2.0
+    time = TimeInterval(0.0, 0.5)
+    velocity = (0.4, -0.2)
+
+    @property
+    def conditions(self):
+        axis = torch.linspace(-1.2, 1.2, 6, dtype=torch.float64)
+        grid = torch.stack(torch.meshgrid(axis, axis, torch.tensor([0.0, 0.25, 0.5], dtype=torch.float64),
+                                          indexing="ij"), -1).reshape(-1, 3)
+        values = torch.stack([self.exact(p)[0] for p in grid])
+        return [Observations(grid.numpy(), values.numpy(), ["log_rho"])]
+
+    def exact(self, x):
+        v = torch.tensor(self.velocity, dtype=x.dtype, device=x.device)
+        centre = v * x[2]
+        log_rho = -((x[:2] - centre) ** 2).sum() / (2 * 0.25) - math.log(2 * math.pi * 0.25)
+        return torch.cat([log_rho[None], v])
+
+
+TINY_PROBLEMS = (Poisson1D, PeriodicHeat2D, Advection1D, MovingBlob)
 
 
 def tiny_solver(solver_cls, **overrides):

@@ -161,3 +161,12 @@ def test_transport_benchmark_quick(tmp_path):
     assert {(r["method"], r["optimizer"]) for r in rows} == {(m, o) for m in ("pinn", "pinn+curriculum", "lpinn")
                                                              for o in ("adam", "adam+lm")}
     assert all(r["rel_l2"] > 0 and r["wall_s"] > 0 for r in rows)
+
+
+def test_lflow_benchmark_quick(tmp_path):
+    """benchmarks/lflow.py --quick: LFlow and the PINN baseline on the same data; LFlow's continuity is exact."""
+    out = tmp_path / "lflow.json"
+    result = load("lflow").main(["--quick", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["lflow", "pinn"] and rows == result["rows"]
+    assert rows[0]["continuity_residual"] < 1e-8 < rows[1]["continuity_residual"]
