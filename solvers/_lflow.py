@@ -12,8 +12,7 @@ velocity is v (implicit-function theorem). No ODE solve, no PDE penalty. M (the
 total mass) is learned.
 
 **The bijection** (our choice: affine coupling layers, RealNVP-style, conditioned on
-t): an input squashing :math:`y = L\,\mathrm{artanh}(x/L)` on (−L, L)^d, L 5 % beyond
-the problem's box (so the box's faces are finite), then ``layers`` couplings; layer k changes one coordinate j = k mod d,
+t): an input squashing :math:`y = L\,\mathrm{artanh}(x/L)` on the problem's box (−L, L)^d, then ``layers`` couplings; layer k changes one coordinate j = k mod d,
 :math:`y_j \leftarrow y_j e^{s} + b` with :math:`(s, b)` from a tanh MLP of the
 other coordinates and t (:math:`s = 3\tanh(\cdot/3)`, bounded). Couplings are
 exactly invertible with a triangular Jacobian — :math:`\log|\det| = \sum s` in
@@ -64,13 +63,18 @@ class LFlowOptions(AbstractOptions):
 
     base_components: int = option(8, "Gaussians in the learned mixture the flow transports (0: one standard normal); "
                                      "a mixture lets few layers carry a multimodal density")
-    layers: int = option(8, "affine coupling layers (each changes one coordinate, conditioned on the others and t)")
+    layers: int = option(4, "affine coupling layers (each changes one coordinate, conditioned on the others and t)")
     width: int = option(64, "hidden width of each coupling's conditioner")
     depth: int = option(2, "hidden layers of each coupling's conditioner")
+    misfit: str = option("density", "density: relative squared misfit of rho = exp(log_rho) (the measured better start: the "
+                                    "log misfit sticks in rotated local minima); log: squared misfit of log_rho (the paper's)")
+    time_curriculum: float = option(0.5, "fraction of the steps over which the fitted time window grows from the first "
+                                         "observed time to the last (0: all data from the start); a flow that has to "
+                                         "rotate far is led there continuously")
     velocity_weight: float = option(1.0, "weight of the velocity misfit, where velocities are observed")
     optimizer: str = option("adam", "optimizer or schedule (physopt list optimizers), e.g. adam or adam:2000,lbfgs:500")
     steps: int = option(3000, "total optimization steps")
-    lr: float = option(3e-3, "Adam learning rate")
+    lr: float = option(1e-2, "Adam learning rate")
     lr_final: float = option(1e-4, "Adam's learning rate at the end of its phase (exponential decay from lr)")
     stall_rtol: float = option(0.6, "a second-order phase ends once its loss fell by less than this fraction over stall_window steps")
     stall_window: int = option(100, "the stall rule's window in steps (0: never stop a phase early)")
@@ -84,11 +88,15 @@ class LFlowOptions(AbstractOptions):
     def validate(self):
         super().validate()
         self.check_choice("dtype", tuple(DTYPES))
-        for name in ("layers", "width", "depth"):
+        self.check_choice("misfit", ("density", "log"))
+        for name in ("width", "depth"):
             self.check_range(name, 1)
+        self.check_range("layers", 0)
         self.check_range("base_components", 0)
         for name in ("steps", "error_every", "checkpoint_every", "seed", "stall_window"):
             self.check_range(name, 0)
+        if not 0 <= self.time_curriculum <= 1:
+            raise ConfigurationError(f"time_curriculum must be in [0, 1] (a fraction of the steps), got {self.time_curriculum}")
         if not self.lr > 0 or not self.lr_final > 0 or not self.velocity_weight >= 0:
             raise ConfigurationError(f"lr and lr_final must be positive and velocity_weight >= 0, got lr={self.lr}, "
                                      f"lr_final={self.lr_final}, velocity_weight={self.velocity_weight}")
@@ -150,8 +158,9 @@ class ConditionalFlow(torch.nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(z, log|det ∂z/∂x|)`` at one point ``x`` ``(d,)`` and time ``t`` ``()``."""
         L = self.half_width
-        y = L * torch.atanh(x / L)
-        logdet = -torch.log1p(-(x / L) ** 2).sum()
+        u = (x / L).clamp(-1 + 1e-12, 1 - 1e-12)  # the box's faces stay finite
+        y = L * torch.atanh(u)
+        logdet = -torch.log1p(-u * u).sum()
         for k, net in enumerate(self.conditioners):
             j = k % self.dim
             if j == 0:
@@ -207,27 +216,59 @@ class LFlow(AbstractSolver):
                 f"time, and Observations (subclass problems.DensityTransport, or use problems.DensityData)")
         self.dtype, self.device = DTYPES[o.dtype], torch.device(o.device)
         lo, hi = p.domain.bounds
-        half_width = 1.05 * float(max(np.abs(lo).max(), np.abs(hi).max()))  # the squash's box holds the closed domain
+        half_width = float(max(np.abs(lo).max(), np.abs(hi).max()))
         torch.manual_seed(o.seed)
         with torch.device("cpu"):
             model = ConditionalFlow(p.n_space, half_width, o.layers, o.width, o.depth, o.base_components)
         self.model = model.to(dtype=self.dtype, device=self.device)
+        densities = [c for c in data if c.components == ("log_rho",)]
+        if o.base_components and densities:
+            self._place_base(densities[0], o.base_components)
+        self.horizon = None  # the time curriculum's current last time (None: all observations)
         self.data = [(torch.as_tensor(c.points, dtype=self.dtype, device=self.device),
                       torch.as_tensor(c.values, dtype=self.dtype, device=self.device),
                       [p.unknowns.index(name) for name in c.components], c.weight) for c in data]
         if any(not (set(i) <= {0} or set(i) <= set(range(1, p.n_unknowns))) for _, _, i, _ in self.data):
             raise ConfigurationError("lflow: each Observations must be of log_rho alone or of velocity components alone")
 
+    def _place_base(self, observed: Observations, k: int) -> None:
+        """Start the base mixture on the data: its means at the densest observed points of the earliest time, at
+        least 0.3 of the box apart (greedy), mapped by the flow's start (the squashing), scales 0.3."""
+        points, values = observed.points, observed.values[:, 0]
+        early = points[:, -1] == points[:, -1].min()
+        candidates = points[early][np.argsort(-values[early])][:, :-1]
+        chosen = []
+        for p in candidates:
+            if all(np.linalg.norm(p - q) > 0.3 for q in chosen):
+                chosen.append(p)
+            if len(chosen) == k:
+                break
+        if not chosen:
+            return
+        L = self.model.half_width
+        means = L * np.arctanh(np.clip(np.array(chosen) / L, -0.999, 0.999))
+        with torch.no_grad():
+            self.model.means[:len(chosen)] = torch.as_tensor(means, dtype=self.model.means.dtype)
+            self.model.log_scales.fill_(math.log(0.3))
+
     def field(self, point: torch.Tensor) -> torch.Tensor:
         return self.model.field(point)
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Mean squared misfits: ``log_rho`` and (weighted) ``velocity`` terms."""
+        """Misfits: ``density`` (relative, of ρ) or ``log_rho`` (mean squared), and (weighted) ``velocity``."""
         terms = {}
         for points, values, index, weight in self.data:
+            if self.horizon is not None:  # the time curriculum's window
+                inside = points[:, -1] <= self.horizon
+                points, values = points[inside], values[inside]
             if index == [0]:
                 predicted = vmap(lambda q: self.model.log_density(q[:-1], q[-1]))(points)[:, None]
                 name, w = "log_rho", weight
+                if self.options.misfit == "density":  # relative: Σ(ρ − ρ_obs)² / Σρ_obs²
+                    observed = torch.exp(values)
+                    terms["density"] = terms.get("density", 0) + w * (torch.exp(predicted) - observed).square().sum() \
+                        / observed.square().sum()
+                    continue
             else:
                 predicted = vmap(lambda q: self.model.velocity(q[:-1], q[-1]))(points)[:, [i - 1 for i in index]]
                 name, w = "velocity", weight * self.options.velocity_weight
@@ -253,8 +294,16 @@ class LFlow(AbstractSolver):
         if checkpoint_path is not None:
             cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every))
         error_fn = error_function(self.problem, self.field, self.dtype, self.device)
-        train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, None,
+        times = torch.cat([points[:, -1] for points, *_ in self.data])
+        first, last = float(times.min()), float(times.max())
+        ramp = o.time_curriculum * o.steps
+
+        def before_step(step):  # the window [first, horizon] grows linearly to the whole record over the ramp
+            self.horizon = None if step >= ramp else first + (last - first) * max(step / ramp, 0.05)
+
+        train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step,
               StallRule(o.stall_rtol, o.stall_window))
+        self.horizon = None  # the final loss over all the observations
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed,
                 "final_loss": float(self.loss()[0].detach())}
         return Solution(self.problem, self.model, self.field, info)

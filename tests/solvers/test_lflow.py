@@ -154,6 +154,26 @@ def test_the_pinn_baseline_runs_on_the_same_data():
     assert math.isfinite(errors["r2_rho"])
 
 
+def test_time_curriculum_widens_the_window_and_misfits_differ():
+    problem = PROBLEMS.get("moving_gaussians")(grid=8)
+    solver = LFlow(problem, steps=10, layers=2, width=8, depth=1, time_curriculum=0.5, error_every=0)
+    seen = []
+    original = solver.loss
+
+    def spy():
+        seen.append(solver.horizon)
+        return original()
+
+    solver.loss = spy
+    solver.solve()
+    windows = [h for h in seen if h is not None]
+    assert windows == sorted(windows) and windows[0] < 0.2 and None in seen and solver.horizon is None
+    log_fit = LFlow(problem, steps=0, layers=2, width=8, depth=1, misfit="log")
+    assert set(log_fit.loss()[1]) == {"log_rho"} and set(solver.loss()[1]) == {"density"}
+    with pytest.raises(ConfigurationError, match="time_curriculum"):
+        LFlow(problem, time_curriculum=2.0)
+
+
 def test_lflow_refuses_problems_without_density_data():
     with pytest.raises(ConfigurationError, match="lflow"):
         LFlow(PROBLEMS.get("heat1d")())
