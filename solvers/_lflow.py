@@ -158,9 +158,9 @@ class ConditionalFlow(torch.nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(z, log|det ∂z/∂x|)`` at one point ``x`` ``(d,)`` and time ``t`` ``()``."""
         L = self.half_width
-        u = (x / L).clamp(-1 + 1e-12, 1 - 1e-12)  # the box's faces stay finite
+        u = x / (L * (1 + 1e-7))  # the box's faces stay finite (and invertible: no clamp, whose derivative is 0)
         y = L * torch.atanh(u)
-        logdet = -torch.log1p(-u * u).sum()
+        logdet = -torch.log1p(-u * u).sum() - self.dim * math.log1p(1e-7)
         for k, net in enumerate(self.conditioners):
             j = k % self.dim
             if j == 0:

@@ -177,3 +177,17 @@ def test_time_curriculum_widens_the_window_and_misfits_differ():
 def test_lflow_refuses_problems_without_density_data():
     with pytest.raises(ConfigurationError, match="lflow"):
         LFlow(PROBLEMS.get("heat1d")())
+
+
+@pytest.mark.cpu_only
+def test_lflow_from_the_command_line(capsys, tmp_path):
+    import json
+
+    from cli_helpers import cli
+
+    out = tmp_path / "run"
+    code, stdout, _ = cli(capsys, "solve", "moving_gaussians", "--solver", "lflow", "--param", "grid=8", "--steps", "3",
+                          "--set", "layers=2", "--set", "width=8", "--no-progress", "--no-render", "--out", out)
+    assert code == 0, stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["solver"] == "lflow" and "r2_rho" in summary["errors"]
