@@ -165,11 +165,12 @@ def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_
         step = max(1, mesh.n_points // 400)
         padded = np.zeros((mesh.n_points, 3))
         padded[:, : vectors.shape[1]] = vectors
-        mesh.point_data["_arrows"] = padded
-        sample = mesh.extract_points(np.arange(0, mesh.n_points, step), adjacent_cells=False)
+        picked = np.sort(np.random.default_rng(0).choice(mesh.n_points, mesh.n_points // step, replace=False))  # spread
+        sample = _pyvista().PolyData(np.asarray(mesh.points)[picked])  # a point cloud: any mesh type (triangles too)
+        sample.point_data["_arrows"] = padded[picked]
         size = float(np.max(mesh.bounds[1::2]) - np.min(mesh.bounds[::2])) / 25
-        scale = size / (np.max(np.linalg.norm(padded, axis=1)) or 1.0)
-        plotter.add_mesh(sample.glyph(orient="_arrows", scale=False, factor=scale), color="black", name=f"{name}-arrows")
+        # arrows of one length (scale=False: the colour shows the magnitude), so a few huge vectors hide none
+        plotter.add_mesh(sample.glyph(orient="_arrows", scale=False, factor=size), color="black", name=f"{name}-arrows")
     if axes:
         plotter.show_bounds(**dict(zip(("xtitle", "ytitle", "ztitle"), labels)), location="outer",
                             font_size=12, fmt="%.2g", color="black")

@@ -191,8 +191,11 @@ def write_solution_fields(directory: Path, problem, solution) -> dict:
             for i, name in enumerate(problem.unknowns):
                 data[f"{name}_reference"] = reference[:, i]
                 data[f"error_{name}"] = values[:, i] - reference[:, i]
+        derived = getattr(problem, "derived_fields", None)  # a problem's own fields from the unknowns (density, velocity)
+        if derived is not None:
+            data.update(derived(values))
         sets.append(FieldSet(entry["mesh"], data, entry["time"], tuple(entry["axis_labels"])))
-    return write_field_sets(directory, sets, primary=problem.unknowns[0])
+    return write_field_sets(directory, sets, primary=getattr(problem, "primary_field", problem.unknowns[0]))
 
 
 def _version() -> str:

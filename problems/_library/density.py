@@ -86,6 +86,12 @@ class DensityTransport(Problem):
             out = out + value[1 + i] * partial(u, i)(x)[0] + partial(u, i)(x)[1 + i]
         return out
 
+    primary_field = "rho"  # the run's main picture: the density
+
+    def derived_fields(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """Written beside the unknowns in a run's fields: ρ = exp(log ρ) and the velocity as one vector (arrows)."""
+        return {"rho": np.exp(values[:, 0]), "velocity": np.ascontiguousarray(values[:, 1:1 + self.dim])}
+
     def observations(self) -> list[Observations]:
         return [c for c in self.conditions if isinstance(c, Observations)]
 

@@ -191,3 +191,5 @@ def test_lflow_from_the_command_line(capsys, tmp_path):
     assert code == 0, stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["solver"] == "lflow" and "r2_rho" in summary["errors"]
+    fields = json.loads((out / "fields.json").read_text())
+    assert fields["primary"] == "rho" and {"rho", "velocity", "log_rho"} <= set(fields["fields"])
