@@ -68,7 +68,7 @@ class LFlowOptions(AbstractOptions):
     depth: int = option(2, "hidden layers of each coupling's conditioner")
     misfit: str = option("density", "density: relative squared misfit of rho = exp(log_rho) (the measured better start: the "
                                     "log misfit sticks in rotated local minima); log: squared misfit of log_rho (the paper's)")
-    time_curriculum: float = option(0.5, "fraction of the steps over which the fitted time window grows from the first "
+    time_curriculum: float = option(0.3, "fraction of the steps over which the fitted time window grows from the first "
                                          "observed time to the last (0: all data from the start); a flow that has to "
                                          "rotate far is led there continuously")
     velocity_weight: float = option(1.0, "weight of the velocity misfit, where velocities are observed")
