@@ -134,6 +134,10 @@ class ConditionalLinear(torch.nn.Module):
         y = rotation(p[:a], d) @ (torch.exp(log_scale) * (rotation(p[a:2 * a], d).T @ y)) + p[2 * a + d:]
         return y, logdet + log_scale.sum()
 
+    def inverse(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        p, a, d = self.net(t[None]), self.n_angles, self.dim
+        return rotation(p[a:2 * a], d) @ (torch.exp(-p[2 * a:2 * a + d]) * (rotation(p[:a], d).T @ (y - p[2 * a + d:])))
+
 
 class ConditionalFlow(torch.nn.Module):
     """The bijection z = Φ_t(x): squashing, then affine couplings conditioned on t (module docstring)."""
@@ -171,6 +175,32 @@ class ConditionalFlow(torch.nn.Module):
             y = torch.cat([y[:j], (y[j] * torch.exp(s) + raw[1])[None], y[j + 1:]])
             logdet = logdet + s
         return self.linears[-1](y, t, logdet) if len(self.conditioners) % self.dim == 0 else (y, logdet)
+
+    def inverse(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x = Φ_t⁻¹(z) at one point: the layers undone in reverse order (each in closed form)."""
+        y, n = z, len(self.conditioners)
+        if n % self.dim == 0:
+            y = self.linears[-1].inverse(y, t)
+        for k in reversed(range(n)):
+            j = k % self.dim
+            raw = self.conditioners[k](torch.cat([y[:j], y[j + 1:], t[None]]))
+            s = 3 * torch.tanh(raw[0] / 3)
+            y = torch.cat([y[:j], ((y[j] - raw[1]) * torch.exp(-s))[None], y[j + 1:]])
+            if j == 0:
+                y = self.linears[k // self.dim].inverse(y, t)
+        L = self.half_width
+        return L * (1 + 1e-7) * torch.tanh(y / L)
+
+    def sample(self, n: int, t: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` points ``(n, d)`` drawn from ρ(·, t)/M: z from the base, then x = Φ_t⁻¹(z)."""
+        like = {"dtype": self.log_mass.dtype, "device": self.log_mass.device}
+        noise = torch.randn(n, self.dim, generator=generator, **like)
+        if hasattr(self, "means"):
+            pick = torch.multinomial(torch.softmax(self.logits, 0), n, replacement=True, generator=generator)
+            noise = self.means[pick] + torch.exp(self.log_scales[pick]) * noise
+        time = torch.tensor(float(t), **like)
+        with torch.no_grad():
+            return vmap(lambda z: self.inverse(z, time))(noise)
 
     def log_density(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """:math:`\\log\\rho = \\log M + \\log\\mathcal{N}(z) + \\log|\\det\\partial_x z|`."""

@@ -58,6 +58,31 @@ def test_velocity_is_the_time_derivative_of_the_flow_maps_trajectories(device):
     torch.testing.assert_close(flow.velocity(x, t), finite, rtol=1e-7, atol=1e-8)
 
 
+def test_inverse_and_sampling(device):
+    """Φ_t⁻¹(Φ_t(x)) = x, and samples of ρ(·, t)/M have the density's mean (quadrature on a fine grid)."""
+    flow = _random_flow(2, device)
+    points = _points(2, 16, device)
+    for q in points:
+        x, t = q[:2], q[2]
+        with torch.no_grad():
+            torch.testing.assert_close(flow.inverse(flow(x, t)[0], t), x, rtol=1e-9, atol=1e-9)
+    flow.means = torch.nn.Parameter(torch.tensor([[0.5, 0.0], [-1.0, 0.5]], dtype=torch.float64, device=device))
+    flow.log_scales = torch.nn.Parameter(torch.full((2, 2), -0.7, dtype=torch.float64, device=device))
+    flow.logits = torch.nn.Parameter(torch.tensor([0.3, -0.2], dtype=torch.float64, device=device))
+    samples = flow.sample(20000, 0.4, torch.Generator(device).manual_seed(0))
+    axis = torch.linspace(-3.99, 3.99, 400, dtype=torch.float64, device=device)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    t = torch.tensor(0.4, dtype=torch.float64, device=device)
+    with torch.no_grad():
+        rho = torch.exp(vmap(lambda x: flow.log_density(x, t))(grid))
+    weights = rho / rho.sum()
+    mean = (weights[:, None] * grid).sum(0)
+    spread = samples.std(0) / math.sqrt(len(samples))
+    mass = float(rho.sum()) * float(axis[1] - axis[0]) ** 2
+    assert mass == pytest.approx(float(torch.exp(flow.log_mass.detach())), rel=1e-2)  # the total mass is M
+    assert ((samples.mean(0) - mean).abs() < 4 * spread + 1e-3).all(), (samples.mean(0), mean)
+
+
 def test_log_determinant_is_the_jacobians():
     flow = _random_flow(3, "cpu")
     x, t = torch.tensor([0.2, -1.1, 0.7], dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
