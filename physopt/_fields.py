@@ -66,7 +66,8 @@ def _grid_shape(mesh: Mesh):
     return list(mesh.shape) if mesh.shape else None
 
 
-def write_field_sets(directory: str | Path, sets: list[FieldSet], primary: str, stem: str = "solution") -> dict:
+def write_field_sets(directory: str | Path, sets: list[FieldSet], primary: str, stem: str = "solution",
+                     overlay: str | None = None) -> dict:
     """Write ``sets`` into ``directory`` and return the manifest (also saved as ``fields.json``).
 
     Sets without a time: ``{stem}.vtu`` (``{stem}_1.vtu``, ... for more than one).
@@ -90,6 +91,8 @@ def write_field_sets(directory: str | Path, sets: list[FieldSet], primary: str, 
         series = {"file": name, "data_file": f"{stem}.h5", "times": [float(fs.time) for fs in timed],
                   "axis_labels": list(timed[0].axis_labels[: timed[0].mesh.dim])}
     manifest = {"files": files, "series": series, "fields": sorted(sets[0].data), "primary": primary}
+    if overlay is not None:  # a vector field drawn as arrows over the pictures of the scalar fields
+        manifest["overlay"] = overlay
     write_json_atomic(directory / "fields.json", manifest)
     return manifest
 

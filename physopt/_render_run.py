@@ -38,10 +38,12 @@ def _line(frame: Frame, field: str, error: str | None, path: Path, title: str) -
     return plot_lines(x[order], series, path, title, frame.axis_labels[0], field)
 
 
-def _draw(frame: Frame, field: str, path: Path, title: str, error: bool = False, style: str = "auto") -> Path:
+def _draw(frame: Frame, field: str, path: Path, title: str, error: bool = False, style: str = "auto",
+          arrows: str | None = None) -> Path:
     if len(frame.axis_labels) == 1:
         return _line(frame, field, field if error else None, path, title)
-    return render_field(frame.mesh, field, path, title, frame.axis_labels, "coolwarm" if error else "viridis", style=style)
+    return render_field(frame.mesh, field, path, title, frame.axis_labels, "coolwarm" if error else "viridis", style=style,
+                        arrows=None if error else arrows)
 
 
 def render_run(run_dir: str | Path, field: str | None = None, time: float | None = None, out: str | Path | None = None,
@@ -72,6 +74,7 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
     error = f"error_{field}" if f"error_{field}" in manifest["fields"] else None
     reference = f"{field}_reference" if f"{field}_reference" in manifest["fields"] else None
     still, series = read_frames(run_dir, manifest)
+    arrows = manifest.get("overlay")  # e.g. a density's velocity, drawn over its pictures
     want = set(PLOT_KINDS[1:]) if kind == "all" else {kind}
     strict = kind != "all"  # an explicitly asked-for picture that cannot be drawn is an error
     written: list[Path] = []
@@ -86,7 +89,7 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
             raise ConfigurationError(f"--time: '{run_dir}' is not time-dependent")
     variables = f"({', '.join(main.axis_labels)})" if not when else ""
     if "solution" in want:
-        written.append(_draw(main, field, out / "solution.png", f"{field}{variables}{when}"))
+        written.append(_draw(main, field, out / "solution.png", f"{field}{variables}{when}", arrows=arrows))
     if "error" in want:
         if error:
             written.append(_draw(main, error, out / "error.png", f"pointwise error of {field} (solution − reference){when}",
@@ -109,10 +112,11 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
             pick = np.unique(np.linspace(0, len(series) - 1, min(6, len(series))).round().astype(int))
             chosen = [series[i] for i in pick]
             written.append(render_panels([f.mesh for f in chosen], [f.time for f in chosen], field, out / "panels.png",
-                                         field, series[0].axis_labels, reference=reference))
+                                         field, series[0].axis_labels, reference=reference, arrows=arrows))
         else:
             written.append(render_animation([f.mesh for f in series], [f.time for f in series], field,
-                                            out / "animation.gif", field, series[0].axis_labels, reference=reference))
+                                            out / "animation.gif", field, series[0].axis_labels, reference=reference,
+                                            arrows=arrows))
     if "loss" in want:
         metrics = run_dir / "metrics.jsonl"
         if metrics.is_file() and metrics.stat().st_size:

@@ -133,8 +133,9 @@ def _camera(plotter, dim: int):
 
 
 def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_title=None,
-               show_bar=True, name="field", axes=True):
-    """Draw ``field`` of ``mesh`` into ``plotter``; return the colour range used."""
+               show_bar=True, name="field", axes=True, arrows=None):
+    """Draw ``field`` of ``mesh`` into ``plotter`` (with ``arrows``, a vector point field drawn over it); return the
+    colour range used."""
     dim = len(labels)
     mesh = mesh.copy()
     scalars, values = _scalars(mesh, field)
@@ -160,7 +161,7 @@ def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_
                 pass
     if show_bar:
         _bar_title(plotter, bar_title or scalars, name)
-    vectors = np.asarray(mesh.point_data[field])
+    vectors = np.asarray(mesh.point_data[arrows if arrows in mesh.point_data else field])
     if vectors.ndim == 2 and vectors.shape[1] > 1:  # arrows on a subset of the nodes
         step = max(1, mesh.n_points // 400)
         padded = np.zeros((mesh.n_points, 3))
@@ -227,28 +228,29 @@ def _swatch(box, colour):
 
 
 def _field_plotter(mesh, field: str, title: str = "", labels=("x", "y"), cmap: str = "viridis", style: str = "auto",
-                   bar_title: str | None = None, clim=None):
+                   bar_title: str | None = None, clim=None, arrows: str | None = None):
     """The off-screen PyVista plotter :func:`render_field` screenshots (the caller closes it)."""
     pv = _pyvista()
     plotter = pv.Plotter(off_screen=True, window_size=_WINDOW)
     plotter.set_background("white")
-    _add_field(plotter, _as_pyvista(mesh), field, labels, cmap, clim=clim, style=style, bar_title=bar_title)
+    _add_field(plotter, _as_pyvista(mesh), field, labels, cmap, clim=clim, style=style, bar_title=bar_title, arrows=arrows)
     plotter.add_text(title or field, font_size=12, color="black")
     _camera(plotter, len(labels))
     return plotter
 
 
 def render_field(mesh, field: str, path: str | Path, title: str = "", labels=("x", "y"), cmap: str = "viridis",
-                 style: str = "auto", bar_title: str | None = None, clim=None) -> Path:
+                 style: str = "auto", bar_title: str | None = None, clim=None, arrows: str | None = None) -> Path:
     """Render ``field`` of a mesh (PyVista or meshio) to a PNG.
 
     2-D: coloured surface with contour lines; 3-D: orthogonal slices
     (``style="slices"``, the default) or five translucent iso-surfaces with a key
     of their values (``style="iso"``); a vector field (``(N, 2|3)`` point data) as
-    arrows over its magnitude. ``cmap="coolwarm"`` centres the colour range on zero
+    arrows over its magnitude; ``arrows``: a vector point field drawn as arrows over ``field`` (a density and its
+    velocity). ``cmap="coolwarm"`` centres the colour range on zero
     (error maps). Maps and slices are unlit, so their colours are the colour bar's.
     """
-    plotter = _field_plotter(mesh, field, title, labels, cmap, style, bar_title, clim)
+    plotter = _field_plotter(mesh, field, title, labels, cmap, style, bar_title, clim, arrows)
     plotter.screenshot(str(path))
     plotter.close()
     return Path(path)
@@ -260,7 +262,7 @@ def _grid(k: int) -> tuple[int, int]:
 
 
 def render_panels(meshes, times, field: str, path: str | Path, title: str = "", labels=("x", "y"),
-                  cmap: str = "viridis", reference: str | None = None) -> Path:
+                  cmap: str = "viridis", reference: str | None = None, arrows: str | None = None) -> Path:
     """Time slices of ``field`` as a grid of panels (at most 3 per row), one shared colour range.
 
     1-D meshes are drawn as line plots (with ``reference``, a point-data name, dashed).
@@ -296,7 +298,8 @@ def render_panels(meshes, times, field: str, path: str | Path, title: str = "", 
     clim = _colour_range(values, cmap == "coolwarm")
     for i, (mesh, t) in enumerate(zip(meshes, times)):
         plotter.subplot(i // cols, i % cols)
-        _add_field(plotter, mesh, field, labels, cmap, clim=clim, show_bar=(i == len(meshes) - 1), axes=False)
+        _add_field(plotter, mesh, field, labels, cmap, clim=clim, show_bar=(i == len(meshes) - 1), axes=False,
+                   arrows=arrows)
         plotter.add_text(f"{title or field}, t = {t:.3g}", font_size=9, color="black")
         _camera(plotter, len(labels))
         plotter.camera.zoom(0.88)  # every panel alike, so the last one's colour bar stays clear of its field
@@ -315,7 +318,7 @@ def _save_gif(images, path: Path, fps: float) -> Path:
 
 
 def render_animation(meshes, times, field: str, path: str | Path, title: str = "", labels=("x", "y"),
-                     cmap: str = "viridis", reference: str | None = None, fps: float = 6.0) -> Path:
+                     cmap: str = "viridis", reference: str | None = None, fps: float = 6.0, arrows: str | None = None) -> Path:
     """A GIF of a time series: one frame per mesh, fixed colour range (or y-range in 1-D)."""
     if len(labels) == 1:
         plt = _matplotlib()
@@ -348,7 +351,7 @@ def render_animation(meshes, times, field: str, path: str | Path, title: str = "
     plotter.set_background("white")
     images = []
     for k, (mesh, t) in enumerate(zip(meshes, times)):
-        _add_field(plotter, mesh, field, labels, cmap, clim=clim, axes=(k == 0))
+        _add_field(plotter, mesh, field, labels, cmap, clim=clim, axes=(k == 0), arrows=arrows)
         plotter.add_text(f"{title or field}, t = {t:.3g}", font_size=11, color="black", name="title")
         if k == 0:
             _camera(plotter, len(labels))

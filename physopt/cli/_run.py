@@ -195,7 +195,8 @@ def write_solution_fields(directory: Path, problem, solution) -> dict:
         if derived is not None:
             data.update(derived(values))
         sets.append(FieldSet(entry["mesh"], data, entry["time"], tuple(entry["axis_labels"])))
-    return write_field_sets(directory, sets, primary=getattr(problem, "primary_field", problem.unknowns[0]))
+    return write_field_sets(directory, sets, primary=getattr(problem, "primary_field", problem.unknowns[0]),
+                            overlay=getattr(problem, "overlay_field", None))
 
 
 def _version() -> str:

@@ -87,6 +87,7 @@ class DensityTransport(Problem):
         return out
 
     primary_field = "rho"  # the run's main picture: the density
+    overlay_field = "velocity"  # drawn as arrows over it
 
     def derived_fields(self, values: np.ndarray) -> dict[str, np.ndarray]:
         """Written beside the unknowns in a run's fields: ρ = exp(log ρ) and the velocity as one vector (arrows)."""

@@ -376,3 +376,19 @@ def test_loss_png_of_a_poisson2d_run_shows_its_error_curve(tmp_path, monkeypatch
         assert [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_gid() == "phase-boundary"] == [6]
     finally:
         matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.pyvista
+def test_a_vector_field_drawn_over_a_scalar_one(tmp_path):
+    """``arrows=``: a density coloured, its velocity as arrows on top (triangle meshes too)."""
+    mesh = structured_mesh([-1, -1], [1, 1], 25)
+    x, y = mesh.points.T
+    import pyvista
+
+    grid = pyvista.from_meshio(meshio.Mesh(mesh.points3d(), [("triangle", mesh.cells)]))
+    grid.point_data["velocity"] = np.stack([-y, x], 1)
+    grid.point_data["rho"] = np.exp(-(x**2 + y**2))
+    over = render_field(grid, "rho", tmp_path / "over.png", "density", ("x", "y"), arrows="velocity")
+    plain = render_field(grid, "rho", tmp_path / "plain.png", "density", ("x", "y"))
+    assert_real_image(over)
+    assert np.abs(image_frames(over)[0] - image_frames(plain)[0]).mean() > 0.5  # the arrows show

@@ -218,3 +218,4 @@ def test_lflow_from_the_command_line(capsys, tmp_path):
     assert summary["solver"] == "lflow" and "r2_rho" in summary["errors"]
     fields = json.loads((out / "fields.json").read_text())
     assert fields["primary"] == "rho" and {"rho", "velocity", "log_rho"} <= set(fields["fields"])
+    assert fields["overlay"] == "velocity"  # drawn as arrows over the density pictures
