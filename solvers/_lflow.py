@@ -41,7 +41,6 @@ from physopt import (
     OPTIMIZERS,
     ConfigurationError,
     StallRule,
-    check_device,
     default_device,
     parse_schedule,
 )
@@ -97,11 +96,9 @@ class LFlowOptions(AbstractOptions):
             self.check_range(name, 0)
         if not 0 <= self.time_curriculum <= 1:
             raise ConfigurationError(f"time_curriculum must be in [0, 1] (a fraction of the steps), got {self.time_curriculum}")
-        if not self.lr > 0 or not self.lr_final > 0 or not self.velocity_weight >= 0:
-            raise ConfigurationError(f"lr and lr_final must be positive and velocity_weight >= 0, got lr={self.lr}, "
-                                     f"lr_final={self.lr_final}, velocity_weight={self.velocity_weight}")
-        parse_schedule(self.optimizer, self.steps)
-        check_device(self.device)
+        if not self.velocity_weight >= 0:
+            raise ConfigurationError(f"velocity_weight must be >= 0, got {self.velocity_weight}")
+        self.check_training()
 
 
 def rotation(angles: torch.Tensor, dim: int) -> torch.Tensor:

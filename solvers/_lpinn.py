@@ -47,7 +47,6 @@ from physopt import (
     SAMPLING_METHODS,
     ConfigurationError,
     StallRule,
-    check_device,
     default_device,
     parse_schedule,
     relative_l2,
@@ -109,12 +108,7 @@ class LPINNOptions(AbstractOptions):
             self.check_range(name, 1)
         for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "stall_window"):
             self.check_range(name, 0)
-        if not self.lr > 0 or not self.lr_final > 0:
-            raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
-        if not 0 <= self.stall_rtol < 1:
-            raise ConfigurationError(f"stall_rtol must be in [0, 1), got {self.stall_rtol}")
-        parse_schedule(self.optimizer, self.steps)
-        check_device(self.device)
+        self.check_training()
 
 
 def eulerian_second_derivative(X_a, X_aa, w_a, w_aa):
@@ -258,9 +252,12 @@ class LPINN(AbstractSolver):
             return self.characteristic(call, torch.stack([a, t]))
 
         (X, w), (X_t, w_t) = jvp(lambda s: self.characteristic(call, torch.stack([x0, s])), (t,), (one,))
-        (X_a, w_a), (X_aa, w_aa) = jvp(lambda a: jvp(along_label, (a,), (one,))[1], (x0,), (one,))
         r_X = X_t - self.problem.transport_velocity(X, t, w)
-        return torch.stack([r_X, w_t - float(self.problem.diffusion) * eulerian_second_derivative(X_a, X_aa, w_a, w_aa)])
+        g = float(self.problem.diffusion)
+        if not g:  # pure transport: no second derivatives to take
+            return torch.stack([r_X, w_t])
+        (X_a, w_a), (X_aa, w_aa) = jvp(lambda a: jvp(along_label, (a,), (one,))[1], (x0,), (one,))
+        return torch.stack([r_X, w_t - g * eulerian_second_derivative(X_a, X_aa, w_a, w_aa)])
 
     def initial_residuals(self, call, x0: torch.Tensor) -> torch.Tensor:
         """``(X − x0, w − u0)`` at one label on t = t0 (``initial="soft"``)."""

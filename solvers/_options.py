@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from physopt import ConfigurationError
+from physopt import ConfigurationError, check_device, parse_schedule
 
 __all__ = ["AbstractOptions", "option"]
 
@@ -85,6 +85,16 @@ class AbstractOptions:
         value = getattr(self, name)
         if value not in choices:
             raise ConfigurationError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
+
+    def check_training(self) -> None:
+        """The options every optimizing solver shares: ``lr``, ``lr_final`` > 0, ``stall_rtol`` in [0, 1),
+        an ``optimizer`` schedule over ``steps``, a ``device``."""
+        if not self.lr > 0 or not self.lr_final > 0:
+            raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
+        if not 0 <= self.stall_rtol < 1:
+            raise ConfigurationError(f"stall_rtol must be in [0, 1) (a fraction of the loss), got {self.stall_rtol}")
+        parse_schedule(self.optimizer, self.steps)
+        check_device(self.device)
 
     def check_range(self, name: str, low) -> None:
         value = getattr(self, name)

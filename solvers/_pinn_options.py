@@ -10,7 +10,6 @@ from physopt import (
     OPTIMIZERS,
     SAMPLING_METHODS,
     ConfigurationError,
-    check_device,
     default_device,
     get_derivative_mode,
     parse_schedule,
@@ -111,8 +110,6 @@ class PINNOptions(AbstractOptions):
         if not self.damping >= 0 or not self.kfac_damping > 0:
             raise ConfigurationError(f"damping must be >= 0 (0: each optimizer's default) and kfac_damping positive, "
                                      f"got {self.damping}, {self.kfac_damping}")
-        if not 0 <= self.stall_rtol < 1:
-            raise ConfigurationError(f"stall_rtol must be in [0, 1) (a fraction of the loss), got {self.stall_rtol}")
         for name in ("points", "boundary_points"):
             self.check_range(name, 1)
         for name in ("width", "depth"):
@@ -122,9 +119,6 @@ class PINNOptions(AbstractOptions):
         self.check_range("curriculum_steps", 1)
         for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every", "stall_window"):
             self.check_range(name, 0)
-        if not self.lr > 0 or not self.lr_final > 0:
-            raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
-        parse_schedule(self.optimizer, self.steps)
         get_derivative_mode("stde", self)  # checks samples and the stde_* choices, whatever the mode
         if get_derivative_mode(self.derivatives, self).stochastic and (self.stde_samples_per, self.stde_loss) != ("step", "biased"):
             gauss_newton = [n for n, _ in parse_schedule(self.optimizer, self.steps) if OPTIMIZERS.get(n).needs != "closure"]
@@ -132,4 +126,4 @@ class PINNOptions(AbstractOptions):
                 raise ConfigurationError(f"stde_samples_per=point and stde_loss=unbiased each need first-order optimizers and "
                                          f"diagnostics_every=0 (got {', '.join(gauss_newton) or 'diagnostics'}): use "
                                          f"--optimizer adam, or stde_samples_per=step with stde_loss=biased")
-        check_device(self.device)
+        self.check_training()
