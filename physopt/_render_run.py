@@ -9,6 +9,7 @@ import numpy as np
 from ._errors import ConfigurationError
 from ._fields import Frame, read_frames, read_manifest
 from ._loss_plot import plot_loss
+from ._operator_plots import OPERATOR_FILE, render_operator_run
 from .viz import PLOT_KINDS, plot_lines, render_animation, render_field, render_panels
 
 __all__ = ["render_run"]
@@ -64,12 +65,15 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
     if kind not in PLOT_KINDS:
         raise ConfigurationError(f"unknown plot kind '{kind}'; choose one of {', '.join(PLOT_KINDS)}")
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
     out = Path(out) if out is not None else run_dir
+    operator = (run_dir / OPERATOR_FILE).is_file()  # a trained operator (a problem family's run): no fields
+    manifest = None if operator else read_manifest(run_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigurationError(f"cannot write pictures to '{out}': {exc.strerror or exc}; choose another --out") from None
+    if operator:
+        return render_operator_run(run_dir, out, kind) + (_loss(run_dir, out, kind != "all") if kind in ("all", "loss") else [])
     field = _pick_field(manifest, field)
     error = f"error_{field}" if f"error_{field}" in manifest["fields"] else None
     reference = f"{field}_reference" if f"{field}_reference" in manifest["fields"] else None
@@ -118,9 +122,14 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
                                             out / "animation.gif", field, series[0].axis_labels, reference=reference,
                                             arrows=arrows))
     if "loss" in want:
-        metrics = run_dir / "metrics.jsonl"
-        if metrics.is_file() and metrics.stat().st_size:
-            written.append(plot_loss(metrics, out / "loss.png"))
-        elif strict:
-            raise ConfigurationError(f"'{run_dir}' has no metrics.jsonl to plot")
+        written += _loss(run_dir, out, strict)
     return written
+
+
+def _loss(run_dir: Path, out: Path, strict: bool) -> list[Path]:
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file() and metrics.stat().st_size:
+        return [plot_loss(metrics, out / "loss.png")]
+    if strict:
+        raise ConfigurationError(f"'{run_dir}' has no metrics.jsonl to plot")
+    return []

@@ -23,7 +23,36 @@ from physopt import (ProblemDefinitionError, STDEMode, coordinate_layout, curren
 from ._conditions import AbstractCondition, HardConstraint
 from ._domain import AbstractDomain, TimeInterval
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "resolve_parameters"]
+
+
+def resolve_parameters(owner: str, declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The declared parameters with ``given`` values (strings from the command line are converted to the
+    default's type); an unknown name or a value of the wrong type is a :class:`ProblemDefinitionError`."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise ProblemDefinitionError(f"problem '{owner}' has no parameter(s) {', '.join(unknown)}; its parameters are: {known}")
+    values = dict(declared)
+    for key, value in given.items():
+        default = declared[key]
+        if isinstance(default, bool):
+            text = str(value).strip().lower()
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise ProblemDefinitionError(f"parameter {key}={value!r} of problem '{owner}' must be true or false")
+            values[key] = text in ("true", "1", "yes")
+            continue
+        if not isinstance(default, (int, float)):
+            values[key] = value
+            continue
+        try:
+            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            values[key] = type(default)(value)
+        except (TypeError, ValueError):
+            raise ProblemDefinitionError(
+                f"parameter {key}={value!r} of problem '{owner}' must be a {type(default).__name__}") from None
+    return values
 
 
 class Problem:
@@ -64,36 +93,7 @@ class Problem:
     solver_defaults: dict[str, dict[str, object]] = {}
 
     def __init__(self, **params):
-        unknown = sorted(set(params) - set(self.parameters))
-        if unknown:
-            known = ", ".join(sorted(self.parameters)) or "none"
-            raise ProblemDefinitionError(
-                f"problem '{self.problem_name}' has no parameter(s) {', '.join(unknown)}; "
-                f"its parameters are: {known}"
-            )
-        values = dict(self.parameters)
-        for key, value in params.items():
-            default = self.parameters[key]
-            if isinstance(default, bool):
-                text = str(value).strip().lower()
-                if text not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ProblemDefinitionError(
-                        f"parameter {key}={value!r} of problem '{self.problem_name}' must be true or false"
-                    )
-                values[key] = text in ("true", "1", "yes")
-                continue
-            if not isinstance(default, (int, float)):
-                values[key] = value
-                continue
-            try:
-                if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
-                    raise ValueError(value)
-                values[key] = type(default)(value)
-            except (TypeError, ValueError):
-                raise ProblemDefinitionError(
-                    f"parameter {key}={value!r} of problem '{self.problem_name}' must be a "
-                    f"{type(default).__name__}"
-                ) from None
+        values = resolve_parameters(self.problem_name, self.parameters, params)
         self.params = values
         for key, value in values.items():
             setattr(self, key, value)

@@ -14,6 +14,7 @@ from physopt import ConfigurationError, ProblemDefinitionError
 from physopt._registry import Registry
 from physopt._user_files import load_class_from_file, split_file_spec
 
+from ._family import FAMILIES, AbstractProblemFamily
 from ._problem import Problem
 
 __all__ = ["PROBLEMS", "register", "registered_problems", "resolve_problem", "load_problem_file"]
@@ -42,8 +43,8 @@ def load_problem_file(path: str | Path, class_name: str | None = None) -> type[P
                                 example="class MyProblem(Problem): ...")
 
 
-def resolve_problem(spec: str) -> type[Problem]:
-    """A registered name, ``path/to/file.py`` or ``path/to/file.py:ClassName`` -> Problem class."""
+def resolve_problem(spec: str) -> type[Problem] | type[AbstractProblemFamily]:
+    """A registered name (a problem or a problem family), ``path/to/file.py`` or ``path/to/file.py:ClassName`` -> class."""
     file_spec = split_file_spec(spec)
     if file_spec is not None:
         return load_problem_file(*file_spec)
@@ -52,6 +53,12 @@ def resolve_problem(spec: str) -> type[Problem]:
         return problems[spec]
     if spec in PROBLEMS.broken:
         return PROBLEMS.get(spec)  # raises: the plug-in's import error
+    families = FAMILIES.all()
+    if spec in families:
+        return families[spec]
+    if spec in FAMILIES.broken:
+        return FAMILIES.get(spec)
     raise ConfigurationError(
-        f"unknown problem '{spec}'; choose one of: {', '.join(problems)} (or give a path to a .py file)"
+        f"unknown problem '{spec}'; choose one of: {', '.join(problems)}, or a problem family: {', '.join(families)} "
+        "(or give a path to a .py file)"
     )

@@ -1,4 +1,4 @@
-"""solvers: how to solve — PINN, TENG (and later LPINN, LFlow, STDE-PINN, DeepONet)."""
+"""solvers: how to solve — PINN (with STDE), TENG, LPINN, LFlow; operators: DeepONet, PI-DeepONet, FNO."""
 
 from ._options import AbstractOptions as AbstractOptions
 from ._options import option as option
@@ -9,6 +9,17 @@ from ._base import SOLVERS as SOLVERS
 from ._base import register_solver as register_solver
 from ._solution import Metric as Metric
 from ._pinn import PINN as PINN
+from ._deeponet import DeepONet as DeepONet
+from ._deeponet import DeepONetNetwork as DeepONetNetwork
+from ._deeponet import DeepONetOptions as DeepONetOptions
+from ._fno import FNO as FNO
+from ._fno import FNOOptions as FNOOptions
+from ._fno_network import FNO as FNONetwork
+from ._fno_network import SpectralConv as SpectralConv
+from ._operator import OperatorSolution as OperatorSolution
+from ._operator import relative_l2_loss as relative_l2_loss
+from ._pi_deeponet import PIDeepONet as PIDeepONet
+from ._pi_deeponet import PIDeepONetOptions as PIDeepONetOptions
 from ._lpinn import LPINN as LPINN
 from ._lflow import LFlow as LFlow
 from ._lflow import LFlowOptions as LFlowOptions

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from physopt import ConfigurationError, ProblemDefinitionError
 from physopt._registry import Registry
-from problems import Problem
+from problems import AbstractProblemFamily, Problem
 
 from ._options import AbstractOptions
 from ._solution import AbstractSolution, Metric
@@ -47,10 +47,17 @@ class AbstractSolver(abc.ABC):
     Options: ClassVar[type[AbstractOptions]] = AbstractOptions
     #: options for a run of a few seconds on a small problem (the conformance tests and smoke runs use them)
     tiny_options: ClassVar[dict] = {}
+    #: what it solves: one PDE (a Problem) or, for operator learning, a problems.AbstractProblemFamily
+    accepts: ClassVar[type] = Problem
 
     def __init__(self, problem: Problem, options: AbstractOptions | None = None, **overrides):
-        if not isinstance(problem, Problem):
-            raise ProblemDefinitionError(f"{type(self).__name__} needs a Problem instance, got {problem!r}")
+        if not isinstance(problem, self.accepts):
+            if isinstance(problem, (Problem, AbstractProblemFamily)):  # the other kind: say which solvers fit
+                kind = "solves one PDE (a Problem)" if self.accepts is Problem else "learns an operator from a problem family"
+                fits = "deeponet, pi_deeponet or fno" if self.accepts is Problem else "pinn, teng, lpinn or lflow"
+                raise ConfigurationError(f"{type(self).__name__} {kind}; '{problem.problem_name}' is "
+                                         f"{'a problem family' if self.accepts is Problem else 'one PDE'}: use {fits}")
+            raise ProblemDefinitionError(f"{type(self).__name__} needs a {self.accepts.__name__} instance, got {problem!r}")
         if options is not None and not isinstance(options, self.Options):
             raise ConfigurationError(f"{type(self).__name__} takes {self.Options.__name__}, got {type(options).__name__}")
         problem.validate()
@@ -78,7 +85,7 @@ class AbstractSolver(abc.ABC):
 
 
 def _load_builtin_solvers() -> None:
-    from . import _lflow, _lpinn, _pinn, _teng  # noqa: F401  (their decorators register them)
+    from . import _deeponet, _fno, _lflow, _lpinn, _pi_deeponet, _pinn, _teng  # noqa: F401  (their decorators register them)
 
 
 SOLVERS = Registry("solver", AbstractSolver, _load_builtin_solvers)

@@ -86,14 +86,14 @@ class AbstractOptions:
         if value not in choices:
             raise ConfigurationError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
 
-    def check_training(self) -> None:
+    def check_training(self, steps: int | None = None) -> None:
         """The options every optimizing solver shares: ``lr``, ``lr_final`` > 0, ``stall_rtol`` in [0, 1),
-        an ``optimizer`` schedule over ``steps``, a ``device``."""
+        an ``optimizer`` schedule over ``steps`` (the option, unless given), a ``device``."""
         if not self.lr > 0 or not self.lr_final > 0:
             raise ConfigurationError(f"lr and lr_final must be positive, got lr={self.lr}, lr_final={self.lr_final}")
         if not 0 <= self.stall_rtol < 1:
             raise ConfigurationError(f"stall_rtol must be in [0, 1) (a fraction of the loss), got {self.stall_rtol}")
-        parse_schedule(self.optimizer, self.steps)
+        parse_schedule(self.optimizer, self.steps if steps is None else steps)
         check_device(self.device)
 
     def check_range(self, name: str, low) -> None:

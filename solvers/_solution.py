@@ -15,8 +15,8 @@ from physopt._atomic import atomic_torch_save
 
 __all__ = ["AbstractSolution", "Solution", "Metric", "relative_errors", "SOLUTION_KINDS"]
 
-#: a solution's kinds: one field over space(-time), or weights stored at time steps and interpolated
-SOLUTION_KINDS = ("pointwise", "time_series")
+#: a solution's kinds: one field over space(-time), weights stored at time steps and interpolated, or an operator
+SOLUTION_KINDS = ("pointwise", "time_series", "operator")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ import torch
 from physopt import ConfigurationError, ProblemDefinitionError, laplacian
 from problems import (Box, DensityTransport, Dirichlet, Initial, Observations, Periodic, Problem, TimeInterval,
                       TransportProblem)
+from problems import FAMILIES
 from solvers import Callback, StopTraining
 
 __all__ = ["Poisson1D", "PeriodicHeat2D", "Advection1D", "MovingBlob", "TINY_PROBLEMS", "tiny_solver", "StopAt", "InterruptAt"]
@@ -91,9 +92,9 @@ TINY_PROBLEMS = (Poisson1D, PeriodicHeat2D, Advection1D, MovingBlob)
 
 
 def tiny_solver(solver_cls, **overrides):
-    """``solver_cls`` with its ``tiny_options`` on the first tiny problem it accepts."""
+    """``solver_cls`` with its ``tiny_options`` on the first tiny problem (or problem family) it accepts."""
     errors = []
-    for problem_cls in TINY_PROBLEMS:
+    for problem_cls in (*TINY_PROBLEMS, FAMILIES["antiderivative"]):
         try:
             return solver_cls(problem_cls(), **{**solver_cls.tiny_options, **overrides})
         except (ConfigurationError, ProblemDefinitionError) as exc:

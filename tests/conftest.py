@@ -12,6 +12,11 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# operator datasets made by the tests live in a fresh folder, not in the user's cache (the CLI runs inherit it)
+if "PHYSOPT_DATA_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["PHYSOPT_DATA_DIR"] = tempfile.mkdtemp(prefix="physopt-test-data-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

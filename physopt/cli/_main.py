@@ -1,4 +1,4 @@
-"""The ``physopt`` command: list, solve, plot, convergence.
+"""The ``physopt`` command: list, solve, plot, convergence, predict, data.
 
 User mistakes (unknown names, bad files, busy output directories, diverged
 training) end with one line ``physopt: error: ...`` and a non-zero exit code,
@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p_list = sub.add_parser("list", help="list problems, solvers, optimizers, derivative modes and devices")
-    p_list.add_argument("what", nargs="?", choices=["problems", "solvers", "optimizers", "modes", "devices"], help="only this kind")
+    p_list.add_argument("what", nargs="?", choices=["problems", "families", "solvers", "optimizers", "modes", "devices"],
+                        help="only this kind")
     _add_solve(sub, flags)
     _add_convergence(sub, flags)
 
@@ -99,6 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_plot.add_argument("--kind", default="all", choices=PLOT_KINDS,
                         help="which picture: solution, error, panels (time slices), animation (GIF), iso (3-D), loss; default all that apply")
     p_plot.add_argument("--out", default=None, help="folder for the pictures (default: the run directory)")
+
+    p_predict = sub.add_parser("predict", help="answer new input functions with a trained operator (deeponet, fno, ...)")
+    p_predict.add_argument("run_dir", help="a run directory of a problem family written by `physopt solve`")
+    p_predict.add_argument("--input", required=True, metavar="FILE",
+                           help=".npz (array 'inputs') or .h5 (dataset 'inputs'): input functions (n, *grid) at any resolution")
+    p_predict.add_argument("--out", default=None, help="predictions file (default: INPUT-predictions.npz; never overwritten)")
+
+    p_data = sub.add_parser("data", help="operator-learning datasets of a problem family")
+    data_sub = p_data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data_sub.required = True
+    p_gen = data_sub.add_parser("generate", help="draw input functions, solve each classically, write an HDF5 dataset")
+    p_gen.add_argument("family", help="a problem family (physopt list families)")
+    p_gen.add_argument("--samples", type=int, default=None, help="training draws (default: the family's)")
+    p_gen.add_argument("--test", type=int, default=None, help="test draws (default: the family's)")
+    p_gen.add_argument("--resolution", type=int, default=None, help="points per axis (default: the family's)")
+    p_gen.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    p_gen.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="family parameter")
+    p_gen.add_argument("--out", default=None,
+                       help="dataset file (default: the cache, $PHYSOPT_DATA_DIR, where solvers look for it)")
     return parser
 
 
@@ -130,9 +150,10 @@ def _first_line(cls) -> str:
 
 def cmd_list(args) -> int:
     found_problems, found_solvers = problems.registered_problems(), solvers.registered_solvers()
-    broken = {"problems": problems.PROBLEMS.broken, "solvers": solvers.SOLVERS.broken}
+    broken = {"problems": problems.PROBLEMS.broken, "families": problems.FAMILIES.broken, "solvers": solvers.SOLVERS.broken}
     sections = {
         "problems": {name: cls.summary() for name, cls in found_problems.items()},
+        "families": {name: cls.summary() for name, cls in problems.registered_families().items()},
         "solvers": {name: cls.summary() for name, cls in found_solvers.items()},
         "optimizers": {name: _first_line(cls) for name, cls in OPTIMIZERS.items()}
         | {name: description for name, (_, _, description) in SCHEDULES.items()},
@@ -211,6 +232,28 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from ._operator_run import predict_to_file
+
+    report = predict_to_file(args.run_dir, args.input, args.out)
+    line = f"{report['functions']} functions at resolution {report['resolution']} in {report['seconds'] * 1e3:.1f} ms"
+    if "rel_l2" in report:
+        line += (f" · relative L2 against the file's outputs: mean {report['rel_l2']:.3e}, median "
+                 f"{report['rel_l2_median']:.3e}, worst {report['rel_l2_worst']:.3e}")
+    print(f"{line}\npredictions: {report['out']}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from ._operator_run import generate_data_file
+
+    report = generate_data_file(args.family, pairs(args.param, "--param"), args.samples, args.test, args.resolution,
+                                args.seed, args.out)
+    print(f"{report['train']} + {report['test']} draws at resolution {report['resolution']} in {report['seconds']:.1f} s "
+          f"(inputs {tuple(report['inputs'])}, outputs {tuple(report['outputs'])})\ndataset: {report['path']}")
+    return 0
+
+
 def _run_command(args, argv) -> int:
     if args.command == "list":
         return cmd_list(args)
@@ -220,6 +263,10 @@ def _run_command(args, argv) -> int:
         return cmd_plot(args)
     if args.command == "convergence":
         return cmd_convergence(args, argv)
+    if args.command == "predict":
+        return cmd_predict(args)
+    if args.command == "data":
+        return cmd_data(args)
     return EXIT_USAGE
 
 

@@ -59,12 +59,16 @@ def _config(problem_spec, problem, solver_name, opts, solver, command_line) -> d
         "parameters": problem.params,
         "solver": solver_name,
         "options": opts.as_dict(),
-        "equations": problem.n_equations,
+        "equations": None if _is_family(problem) else problem.n_equations,
         "conditions": solver.enforcement(),
         "versions": {"physopt": _version(), "torch": torch.__version__, "python": platform.python_version()},
         "command": command_line,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+
+
+def _is_family(problem) -> bool:
+    return isinstance(problem, problems.AbstractProblemFamily)
 
 
 def _solve(solver, run, checkpoint, progress, problem_spec, solver_name):
@@ -109,9 +113,15 @@ def _summary(problem_spec, solver_name, problem, opts, solution, run, t0) -> dic
         "errors": errors,
         "metrics": metrics,
         "metric_info": about,
-        "reference": "exact" if problem.has_exact else ("reference solution" if problem.has_reference else None),
+        "reference": _reference_kind(problem),
         "run_dir": str(run.path),
     }
+
+
+def _reference_kind(problem) -> str | None:
+    if _is_family(problem):
+        return "classical solutions of the test draws"
+    return "exact" if problem.has_exact else ("reference solution" if problem.has_reference else None)
 
 
 def solve_to_directory(
@@ -153,23 +163,30 @@ def solve_to_directory(
         run.write_json(RunDirectory.CONFIG, config)
 
     if progress:
-        print(_format_enforcement(problem, config["conditions"]), file=sys.stderr)
+        print(_format_operator(problem) if _is_family(problem) else _format_enforcement(problem, config["conditions"]),
+              file=sys.stderr)
     t0 = time.perf_counter()
     solution = _solve(solver, run, checkpoint, progress, problem_spec, solver_name)
     solution.save(run / RunDirectory.MODEL)
     summary = _summary(problem_spec, solver_name, problem, opts, solution, run, t0)
-    write_solution_fields(run.path, problem, solution)
+    if _is_family(problem):
+        from ._operator_run import write_operator_results
+
+        write_operator_results(run.path, problem, solution)
+    else:
+        write_solution_fields(run.path, problem, solution)
     if render:
-        summary["pictures"] = _render_pictures(run.path)
+        summary["pictures"] = _render_pictures(run.path, operator=_is_family(problem))
     run.write_json(RunDirectory.SUMMARY, summary)
     return summary
 
 
-def _render_pictures(run_path: Path) -> list[str]:
-    """All pictures of a run; without PyVista (solving never needs it) only the loss plot, and a note saying so."""
+def _render_pictures(run_path: Path, operator: bool = False) -> list[str]:
+    """All pictures of a run; without PyVista (solving never needs it) only the loss plot, and a note saying so
+    (an operator's pictures need matplotlib only)."""
     from ..viz import pyvista_installed, render_run
 
-    if not pyvista_installed():
+    if not operator and not pyvista_installed():
         print("physopt: pyvista is not installed: fields are written (VTU/XDMF) but only the loss plot is drawn; "
               f"`pip install pyvista`, then `physopt plot {run_path}`", file=sys.stderr)
         return [p.name for p in render_run(run_path, kind="loss")]
@@ -215,12 +232,22 @@ def _format_enforcement(problem, entries: list[dict]) -> str:
     return f"{equations} · conditions: " + (" · ".join(parts) if parts else "none")
 
 
+def _format_operator(family) -> str:
+    """One line: the operator a problem family's run learns."""
+    return (f"operator learning: {family.input_name}({', '.join(family.input_coordinates)}) -> "
+            f"{family.output_name}({', '.join(family.coordinates)}) · {family!r}")
+
+
 def format_summary(summary: dict, out: Path) -> str:
     """The three lines ``physopt solve`` prints at the end."""
     parts = [f"{summary['problem']} · {summary['solver']} · {summary['steps']} steps in {summary['train_time_s']:.1f} s"]
     errors = summary.get("errors")
     if errors:
-        parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e}")
+        if "rel_l2_median" in errors:  # an operator: over the test draws
+            parts.append(f"test relative L2 mean {errors['rel_l2']:.3e} · median {errors['rel_l2_median']:.3e} · "
+                         f"worst {errors['rel_l2_worst']:.3e} ({errors['test_draws']} draws)")
+        else:
+            parts.append(f"relative L2 = {errors['rel_l2']:.3e} · max error = {errors['max_abs']:.3e}")
         if "constant_floor_rel_l2" in errors:  # a constant-like exact solution: say what a constant fit reaches
             parts.append(f"constant floor {errors['constant_floor_rel_l2']:.3e} · non-constant part {errors['nonconstant_rel_l2']:.3e}")
     else:

@@ -48,6 +48,11 @@ def test_a_tiny_solve_reports_what_the_command_line_reads(solver_cls):
     assert errors is not None and math.isfinite(errors["rel_l2"])
     for metric in solution.metrics():
         assert isinstance(metric, Metric) and metric.kind in ("error", "info") and metric.description
+    assert isinstance(solver.enforcement(), list)
+    if solution.kind == "operator":  # a problem family: input functions in, solutions out
+        values = solution(solution.data.test_inputs[:3])
+        assert values.shape == (3, *solver.problem.output_shape(solution.data.resolution)) and torch.isfinite(values).all()
+        return
     points = solver.problem.error_points()[:7]
     values = solution(points)
     assert values.shape == (7, solver.problem.n_unknowns) and torch.isfinite(values).all()
@@ -64,7 +69,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_ends(solver_cls, tmp_path
     checkpoint = load_checkpoint(path)
     resumed = tiny_solver(solver_cls).solve(checkpoint=checkpoint)
     assert resumed.info["steps"] == straight.info["steps"]
-    points = straight.problem.error_points()
+    points = straight.data.test_inputs if straight.kind == "operator" else straight.problem.error_points()
     a, b = straight(points), resumed(points)
     assert torch.allclose(a, b, rtol=0, atol=1e-10 * float(a.abs().max())), float((a - b).abs().max())
 
