@@ -70,6 +70,8 @@ class AbstractProblemFamily(abc.ABC):
     resolution: ClassVar[int] = 100
     samples: ClassVar[tuple[int, int]] = (1000, 200)
     solver_defaults: ClassVar[dict[str, dict[str, object]]] = {}
+    #: bumped when the distribution or the generator changes: cached datasets of other versions are not reused
+    version: ClassVar[int] = 1
 
     def __init__(self, **params):
         self.params = resolve_parameters(self.problem_name, self.parameters, params)

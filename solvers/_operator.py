@@ -29,6 +29,7 @@ from problems import AbstractProblemFamily, OperatorData, operator_data
 
 from ._options import AbstractOptions, option
 from ._solution import AbstractSolution
+from ._training import Checkpointer, NaNGuard, TargetError, TimeBudget
 
 __all__ = ["AbstractOperatorOptions", "OperatorSolution", "relative_l2_loss", "data_loss", "EpochBatches", "DTYPES"]
 
@@ -70,6 +71,7 @@ class AbstractOperatorOptions(AbstractOptions):
     seed: int = option(0, "random seed (networks, minibatch order)")
     error_every: int = option(0, "measure the test error every N steps (0: once per tenth of the run)")
     target_error: float = option(0.0, "stop once the mean test relative L2 error is at most this")
+    max_time: float = option(0.0, "stop after this many seconds of training (0: no limit)")
     checkpoint_every: int = option(1000, "steps between checkpoints (0: only at the end)")
 
     def validate(self):
@@ -79,6 +81,8 @@ class AbstractOperatorOptions(AbstractOptions):
         self.check_range("batch_size", 1)
         for name in ("train", "test", "resolution", "data_seed", "seed", "error_every", "checkpoint_every", "stall_window"):
             self.check_range(name, 0)
+        if not self.max_time >= 0:
+            raise ConfigurationError(f"max_time must be >= 0 seconds (0: no limit), got {self.max_time}")
         if self.resolution and self.resolution < 4:
             raise ConfigurationError(f"resolution must be >= 4 points per axis (or 0: the family's default), got {self.resolution}")
 
@@ -97,6 +101,18 @@ class EpochBatches:
             g = torch.Generator().manual_seed(1_000_003 * self.seed + epoch)
             self._epoch, self._order = epoch, torch.randperm(self.n, generator=g).to(self.device)
         return self._order[k * self.batch_size:(k + 1) * self.batch_size]
+
+
+def training_callbacks(o: AbstractOperatorOptions, callbacks, checkpoint_path) -> list:
+    """The run's callbacks: NaN guard, the caller's, target error, time budget, checkpoints."""
+    cbs = [NaNGuard(), *callbacks]
+    if o.target_error > 0:
+        cbs.append(TargetError(o.target_error))
+    if o.max_time > 0:
+        cbs.append(TimeBudget(o.max_time))
+    if checkpoint_path is not None:
+        cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every))
+    return cbs
 
 
 def load_data(family: AbstractProblemFamily, o: AbstractOperatorOptions, progress=None) -> OperatorData:

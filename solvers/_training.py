@@ -36,6 +36,7 @@ from ._callbacks import (
     StepRecord,
     StopTraining,
     TargetError,
+    TimeBudget,
     TrainingState,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "CurvatureMonitor",
     "NaNGuard",
     "TargetError",
+    "TimeBudget",
     "TrainingState",
     "StepSource",
     "OptimizerSteps",

@@ -93,13 +93,30 @@ def _problem_spec(spec: str, files: dict[str, Path]) -> str | None:
     return f"{path}:{cls}" if cls else str(path)
 
 
+def _nested(parser, argv: list[str]) -> tuple[object, list[str]]:
+    """The (sub-)subcommand parser ``argv`` names (``data generate``) and the names that led there."""
+    path = []
+    while argv[len(path):]:
+        try:
+            subs = _subparsers(parser)
+        except AssertionError:
+            break
+        if argv[len(path)] not in subs:
+            break
+        parser = subs[argv[len(path)]]
+        path.append(argv[len(path)])
+    return parser, path
+
+
 def check_synopsis(cmd: Command, parser) -> None:
     subs = _subparsers(parser)
     sub = cmd.argv[0] if cmd.argv else None
     assert sub in subs, f"unknown subcommand {sub!r}; physopt has: {', '.join(subs)}"
     from physopt.cli._main import solver_flags
 
-    actions = subs[sub]._actions
+    target, path = _nested(parser, list(cmd.argv))
+    sub = " ".join(path)
+    actions = target._actions
     known = {s for a in actions for s in a.option_strings}
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", cmd.text))
     assert not named - known, f"no such flag of `physopt {sub}`: {', '.join(sorted(named - known))}"
@@ -130,8 +147,8 @@ def check_command(cmd: Command, parser, folder: Path) -> None:
 
     argv = list(cmd.argv)
     subs = _subparsers(parser)
-    if not argv or (cmd.inline and len(argv) == 1 and argv[0] in subs):
-        return  # a mention of the program or of a subcommand, as in "use `physopt plot`"
+    if not argv or (cmd.inline and len(argv) == len(_nested(parser, argv)[1])):
+        return  # a mention of the program or of a subcommand, as in "use `physopt plot`" or "`physopt data generate`"
     for i, token in enumerate(argv):
         for name, value in _PLACEHOLDER_PATHS.items():
             if token == name:

@@ -72,7 +72,7 @@ def test_cli_flag_table_names_every_flag():
     from physopt.cli._main import solver_flags
 
     text = (ROOT / "docs/cli.md").read_text(encoding="utf-8")
-    rows = {flag: (name, takers) for flag, name, takers in re.findall(r"^\| `--([a-z-]+)` \| `([a-z_]+)` \| ([a-z, ]+) \|", text, re.M)}
+    rows = {flag: (name, takers) for flag, name, takers in re.findall(r"^\| `--([a-z-]+)` \| `([a-z_]+)` \| ([a-z_, ]+) \|", text, re.M)}
     expected = {entry.flag[2:]: (name, ", ".join(entry.solvers)) for name, entry in solver_flags().items()}
     wrong = {flag: (rows.get(flag), want) for flag, want in expected.items() if rows.get(flag) != want}
     assert not wrong, f"docs/cli.md's solver option flags (flag: (documented, generated)): {wrong}"

@@ -5,10 +5,12 @@ r"""The operator-learning families of the library (issue 21; set-ups in ``../sha
 - ``diffusion_reaction``: :math:`s_t = 0.01 s_{xx} + 0.01 s^2 + u(x)` on [0, 1]², zero initial and
   boundary values; u an RBF GRF (length scale 0.2); s on a 100 × 100 (x, t) grid (Wang et al. 2021).
 - ``burgers1d_operator``: :math:`u_t + (u^2/2)_x = \nu u_{xx}` periodic on (0, 1), ν = 0.1,
-  :math:`u_0 \sim N(0, 625(-\Delta + 25 I)^{-2})`, the map :math:`u_0 \mapsto u(\cdot, 1)`
-  (Li et al. 2021), generated at 1024 points.
+  :math:`u_0 \sim N(0, 625(-\Delta + 25 I)^{-2})` without its constant mode (mean zero, as the reference
+  generator), the map :math:`u_0 \mapsto u(\cdot, 1)` (Li et al. 2021), generated at 1024 points.
 - ``darcy2d``: :math:`-\nabla\cdot(a\nabla s) = 1` on (0, 1)², s = 0 on the boundary,
-  a = 12 where z ≥ 0 and 3 where z < 0, :math:`z \sim N(0, (-\Delta + 9 I)^{-2})` (Li et al. 2021).
+  a = 12 where z ≥ 0 and 3 where z < 0, :math:`z \sim N(0, (-\Delta + 9 I)^{-2})` without its constant mode
+  (Li et al. 2021). The generator takes face coefficients by the harmonic mean (the reference's MATLAB solver
+  uses the arithmetic mean after interpolating a): the data are not bit-compatible with its files.
 
 The classical generators are in :mod:`problems._operator_generators`.
 """
@@ -35,8 +37,8 @@ class Antiderivative(AbstractProblemFamily):
     parameters = {"length_scale": 0.2}
     resolution = 100
     samples = (10000, 1000)
-    solver_defaults = {"deeponet": {"epochs": 500, "batch_size": 1000, "lr": 2e-3, "lr_final": 5e-5},
-                       "pi_deeponet": {"steps": 20000, "batch_size": 500, "points": 100, "lr": 2e-3, "lr_final": 2e-5}}
+    solver_defaults = {"deeponet": {"epochs": 4000, "batch_size": 1000, "lr": 1e-3, "lr_final": 1e-5},
+                       "pi_deeponet": {"steps": 40000, "batch_size": 500, "points": 100, "lr": 2e-3, "lr_final": 2e-5}}
 
     def validate(self):
         if not self.length_scale > 0:
@@ -96,6 +98,7 @@ class BurgersOperator(AbstractProblemFamily):
     periodic = True
     input_name, output_name = "u0", "u"
     parameters = {"nu": 0.1, "t_end": 1.0}
+    version = 2  # 2: mean-zero initial values
     resolution = 1024
     samples = (1000, 200)
     solver_defaults = {"fno": {"modes": 16, "width": 64, "train_resolution": 256, "epochs": 300, "batch_size": 20}}
@@ -110,8 +113,9 @@ class BurgersOperator(AbstractProblemFamily):
             raise ProblemDefinitionError(f"burgers1d_operator: the resolution must be even (FFT grid), got {resolution}")
         return resolution
 
-    def draw_inputs(self, n, resolution, rng):
-        return periodic_grf(n, resolution, rng, dim=1, sigma=25.0, tau=5.0, gamma=2.0)
+    def draw_inputs(self, n, resolution, rng):  # mean zero (the reference's GRF has no constant mode)
+        u0 = periodic_grf(n, resolution, rng, dim=1, sigma=25.0, tau=5.0, gamma=2.0)
+        return u0 - u0.mean(axis=1, keepdims=True)
 
     def solve_inputs(self, inputs, resolution):
         return burgers_periodic(inputs, self.nu, self.t_end)
@@ -124,6 +128,7 @@ class Darcy(AbstractProblemFamily):
     coordinates = input_coordinates = ("x", "y")
     input_name = "a"
     parameters = {"high": 12.0, "low": 3.0, "tau": 3.0}
+    version = 2  # 2: the field's constant mode removed
     resolution = 64
     samples = (1000, 200)
     solver_defaults = {"fno": {"modes": 12, "width": 32, "epochs": 150, "batch_size": 20}}
@@ -135,7 +140,8 @@ class Darcy(AbstractProblemFamily):
 
     def draw_inputs(self, n, resolution, rng):
         z = periodic_grf(n, resolution, rng, dim=2, sigma=1.0, tau=self.tau, gamma=2.0)
-        return np.where(z >= 0, self.high, self.low)
+        z -= z.mean(axis=(1, 2), keepdims=True)  # without its constant mode (4x the variance of the rest at tau = 3,
+        return np.where(z >= 0, self.high, self.low)  # it would make half the draws nearly one value); as the reference
 
     def solve_inputs(self, inputs, resolution):
         return darcy(inputs)
