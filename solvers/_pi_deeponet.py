@@ -35,7 +35,7 @@ import torch
 from torch.func import functional_call, vmap
 
 from physopt import ConfigurationError
-from physopt.curvature import FlatParameters
+from physopt.curvature import FlatParameters, per_point_jacobian
 from physopt.optim import LeastSquaresObjective
 
 from ._base import register_solver
@@ -132,15 +132,47 @@ class PIDeepONet(AbstractDeepONetSolver):
         return sum(terms.values()), terms
 
     def least_squares(self) -> LeastSquaresObjective:
-        """The physics loss as :math:`\\|r(\\theta)\\|^2` over the flat parameters (Gauss–Newton methods)."""
+        r"""The physics loss as :math:`\|r(\theta)\|^2` over the flat parameters (Gauss–Newton methods).
+
+        The Jacobian is formed per (function, point) pair (``vmap`` of ``jacrev`` over the pairs: linear in
+        their number; ``jacrev`` of the whole batched residual would redo the batch for every row).
+        """
         if self.options.data_weight > 0:
             raise ConfigurationError("pi_deeponet: second-order optimizers take the physics terms only; set data_weight=0")
-        flat = FlatParameters(self.model)
+        flat, f, model = FlatParameters(self.model), self.problem, self.model
 
         def residual(theta):
             return torch.cat(list(self.residuals(flat.unflatten(theta)).values()))
 
-        return LeastSquaresObjective(flat, residual, lambda theta: self.residuals(flat.unflatten(theta)))
+        def sub(params, name):
+            return {k[len(name) + 1:]: v for k, v in params.items() if k.startswith(name + ".")}
+
+        def one_function(theta, u):  # the field of one function u (m,), a scalar of a point
+            params = flat.unflatten(theta)
+            branch = functional_call(model.branch, sub(params, "branch"), (u,))
+            trunk = sub(params, "trunk")
+            return lambda y: (branch * model.trunk_activation(functional_call(model.trunk, trunk, (y,)))).sum()[None] \
+                + params["bias"]
+
+        def pair_residual(theta, u, y, u_y):
+            return f.residual(one_function(theta, u), y, u_y[None])[0]
+
+        def pair_value(theta, u, y):
+            return one_function(theta, u)(y)[0]
+
+        def jacobian(theta):
+            b = self.batch
+            n_f, n_p = len(b["u"]), len(b["y"])  # residual order: point-major (vmap over points of B functions)
+            u, y = b["u"].repeat(n_p, 1), b["y"].repeat_interleave(n_f, 0)
+            rows = [per_point_jacobian(pair_residual, theta, u, y, b["u_y"].T.reshape(-1), scale=(n_f * n_p) ** -0.5)]
+            for points, _ in b["constraints"].values():  # function-major
+                q = len(points)
+                rows.append(per_point_jacobian(pair_value, theta, b["u"].repeat_interleave(q, 0), points.repeat(n_f, 1),
+                                               scale=(n_f * q) ** -0.5))
+            return torch.cat(rows)
+
+        return LeastSquaresObjective(flat, residual, lambda theta: self.residuals(flat.unflatten(theta)),
+                                     jacobian_fn=jacobian)
 
     def solve(self, callbacks=(), checkpoint_path=None, checkpoint: dict | None = None) -> OperatorSolution:
         o = self.options

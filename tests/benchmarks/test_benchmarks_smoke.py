@@ -170,3 +170,19 @@ def test_lflow_benchmark_quick(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["method"] for r in rows] == ["lflow", "pinn"] and rows == result["rows"]
     assert rows[0]["continuity_residual"] < 1e-8 < rows[1]["continuity_residual"]
+
+
+def test_operators_benchmark_quick(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHYSOPT_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "operators.json"
+    cases = ["deeponet_antiderivative", "pi_deeponet_diffusion_reaction", "fno_burgers", "deepxde_antiderivative"]
+    load("operators").main(["--quick", "--workers", "1", "--cases", *cases, "--out", str(out)])
+    rows = {r["case"]: r for r in json.loads(out.read_text())["rows"]}
+    assert list(rows) == cases
+    for case in cases[:3]:
+        row = rows[case]
+        assert row["library"] == "physopt" and row["dtype"] == "float32" and 0 < row["rel_l2"] < 10
+        assert row["published"] > 0 and row["target"] > 0 and isinstance(row["met"], bool)
+    assert rows["fno_burgers"]["rel_l2_train_resolution"] > 0
+    peer = rows["deepxde_antiderivative"]
+    assert "skipped" in peer or peer["rel_l2"] > 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-import h5py
 import numpy as np
 import pytest
 import torch
+
+h5py = pytest.importorskip("h5py")  # noqa: E402 - the datasets are HDF5
 
 from physopt import ConfigurationError, ProblemDefinitionError
 from problems import (FAMILIES, generate_operator_data, operator_data, operator_data_path, read_operator_data,

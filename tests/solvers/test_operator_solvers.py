@@ -43,7 +43,8 @@ def test_epoch_batches_cover_every_draw_once_per_epoch_and_repeat_after_a_restar
 
 def _pi(resolution=32, **options):
     family = FAMILIES["antiderivative"]()
-    base = dict(latent=8, branch_width=16, trunk_width=16, steps=2, train=12, test=4, batch_size=6,
+    base = dict(latent=8, branch_width=16, trunk_width=16, branch_depth=2, trunk_depth=2, activation="tanh", steps=2,
+                train=12, test=4, batch_size=6,
                 resolution=resolution, points=10, dtype="float64")
     return PIDeepONet(family, **{**base, **options})
 
@@ -112,7 +113,7 @@ def test_deeponet_learns_the_antiderivative():
     solution = DeepONet(FAMILIES["antiderivative"](), train=300, test=50, resolution=32, epochs=60, batch_size=50,
                         lr=3e-3, lr_final=3e-4).solve([])
     errors = solution.errors()
-    assert errors["rel_l2"] < 0.35, errors  # measured 0.25
+    assert errors["rel_l2"] < 0.35, errors  # measured 0.23 (360 steps of a 4 x 50 GELU DeepONet)
     assert errors["rel_l2_median"] <= errors["rel_l2"] + 1e-12 <= errors["rel_l2_worst"] + 2e-12
 
 
@@ -127,9 +128,11 @@ def test_deeponet_answers_inputs_at_another_resolution():
 
 
 def test_pi_deeponet_learns_the_antiderivative_without_solved_draws():
-    solution = PIDeepONet(FAMILIES["antiderivative"](), train=300, test=50, resolution=32, steps=400, batch_size=50,
-                          points=32, latent=20, branch_width=20, trunk_width=20, lr=3e-3, lr_final=3e-4).solve([])
-    assert solution.errors()["rel_l2"] < 0.3, solution.errors()  # measured 0.0xx
+    """Levenberg–Marquardt from the core, no solved draws: 1.4e-2 after 60 steps (Adam: 0.14 after 1,000)."""
+    solution = PIDeepONet(FAMILIES["antiderivative"](), train=300, test=50, resolution=32, steps=40, batch_size=50,
+                          points=32, latent=20, branch_width=20, trunk_width=20, branch_depth=2, trunk_depth=2,
+                          activation="tanh", optimizer="lm").solve([])
+    assert solution.errors()["rel_l2"] < 0.06, solution.errors()  # measured 0.024 (40 steps)
 
 
 def test_fno_learns_burgers_and_answers_at_a_finer_resolution():
@@ -138,5 +141,22 @@ def test_fno_learns_burgers_and_answers_at_a_finer_resolution():
                  modes=8, width=16, lr=5e-3, lr_final=5e-4)
     solution = solver.solve([])
     fine, coarse = solution.errors()["rel_l2"], solution.metrics()[0].value
-    assert coarse < 0.2 and fine < 0.2, (coarse, fine)  # measured 0.0xx at 32 and at 64
+    assert coarse < 0.05 and fine < 0.05, (coarse, fine)  # measured 0.0144 at 32 and 0.0141 at 64
     assert solution(solution.data.test_inputs).shape == (20, 64)
+
+
+def test_the_pairwise_jacobian_equals_reverse_mode_of_the_batched_residual():
+    from physopt.curvature import residual_jacobian
+
+    for name in ("antiderivative", "diffusion_reaction"):
+        family = FAMILIES[name]()
+        solver = PIDeepONet(family, latent=6, branch_width=8, trunk_width=8, branch_depth=2, trunk_depth=2, train=6,
+                            test=2, batch_size=3, resolution=12, points=5, constraint_points=4, dtype="float64")
+        solver.data = generate_operator_data(family, 12, 6, 2)
+        solver.inputs = solver.tensor(solver.data.train_inputs)
+        solver.batches = EpochBatches(6, 3, 0, "cpu")
+        solver.draw_batch(0)
+        objective = solver.least_squares()
+        theta = objective.flat.vector()
+        dense = residual_jacobian(objective.residual, theta)
+        assert torch.allclose(objective.jacobian(theta), dense, atol=1e-12), name
