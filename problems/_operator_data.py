@@ -10,7 +10,9 @@ reuses it. Each file holds::
     outputs   (n, *output_shape)  float64   their solutions on the output grid
     attrs     family, parameters (JSON), resolution, train, test, seed, format, sha256 (of the two arrays)
 
-The first ``train`` draws are the training set, the last ``test`` the test set.
+The first ``train`` draws are the training set, the last ``test`` the test set; they come from
+separate random streams of the seed, so the test set of a seed is the same for any training-set size
+and the training sets are nested.
 A file that is damaged, of another family, parameters or resolution is refused
 with one line naming the mismatch; an existing file is never overwritten.
 """
@@ -32,7 +34,7 @@ from ._family import AbstractProblemFamily
 
 __all__ = ["OperatorData", "operator_data", "generate_operator_data", "read_operator_data", "data_dir"]
 
-FORMAT = "physopt-operator-data-1"
+FORMAT = "physopt-operator-data-2"
 
 
 def data_dir() -> Path:
@@ -80,7 +82,7 @@ class OperatorData:
 
 
 def _parameters_hash(family: AbstractProblemFamily) -> str:
-    key = {"parameters": family.params, "version": family.version}
+    key = {"parameters": family.params, "version": family.version, "format": FORMAT}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -97,8 +99,11 @@ def generate_operator_data(family: AbstractProblemFamily, resolution: int, train
     if train < 0 or test < 0 or train + test < 1:
         raise ConfigurationError(f"{family.problem_name}: a dataset needs train >= 0, test >= 0 and at least one draw; "
                                  f"got train={train}, test={test}")
-    rng = np.random.default_rng(seed)
-    inputs = np.asarray(family.draw_inputs(train + test, resolution, rng), dtype=np.float64)
+    # train and test draws from separate streams: the test set does not change with the training set's size, and
+    # training sets of one seed are nested (a study over `train` compares on one test set)
+    draws = [np.asarray(family.draw_inputs(n, resolution, np.random.default_rng([seed, split])), dtype=np.float64)
+             for split, n in ((0, train), (1, test)) if n > 0]
+    inputs = np.concatenate(draws)
     outputs = np.asarray(family.solve_inputs(inputs, resolution), dtype=np.float64)
     if not (np.all(np.isfinite(inputs)) and np.all(np.isfinite(outputs))):
         raise ConfigurationError(f"{family.problem_name}: the generator produced non-finite values at resolution "

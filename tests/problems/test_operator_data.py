@@ -135,3 +135,12 @@ def test_a_given_dataset_file_is_cut_to_the_sizes_asked_for(data_dir):
     assert cut.train == 4 and np.array_equal(cut.train_inputs, data.inputs[:4]) and np.array_equal(cut.test_inputs, data.inputs[6:8])
     with pytest.raises(ConfigurationError, match="holds 6 train"):
         operator_data(family, 16, 10, 2, path=path)
+
+
+def test_the_test_set_does_not_depend_on_the_training_set_size():
+    family = FAMILIES["antiderivative"]()
+    small, large = generate_operator_data(family, 16, 3, 4, seed=2), generate_operator_data(family, 16, 9, 4, seed=2)
+    assert np.array_equal(small.test_inputs, large.test_inputs) and np.array_equal(small.test_outputs, large.test_outputs)
+    assert np.array_equal(small.train_inputs, large.train_inputs[:3])  # nested training sets
+    only_test = generate_operator_data(family, 16, 0, 4, seed=2)
+    assert np.array_equal(only_test.test_inputs, small.test_inputs)
