@@ -17,7 +17,8 @@ issue's target beside it):
 
 Errors are the mean relative L2 error over the test draws (median and worst too).
 Datasets are generated (and cached) on first use. Cases run in ``--workers``
-processes of one thread each. The peers are optional (``pip install -e .[peers]``);
+processes of ``--threads`` torch threads each (each row records its threads and
+command). The peers are optional (``pip install -e .[peers]``);
 a peer that is not installed is reported as such.
 
     OMP_NUM_THREADS=1 python benchmarks/operators.py [--cases ...] [--workers 2] [--quick] [--merge]
@@ -34,6 +35,7 @@ import importlib.util
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -63,7 +65,7 @@ def _sizes(case: str, quick: bool, paper: bool) -> dict:
         "deeponet_antiderivative": {"train": 10000, "test": 1000, "epochs": 4000, "batch": 1000},
         "deepxde_antiderivative": {"train": 10000, "test": 1000, "epochs": 4000, "batch": 1000},
         "pi_deeponet_antiderivative": {"train": 10000, "test": 1000, "steps": 20000, "batch": 500},
-        "pi_deeponet_diffusion_reaction": {"train": 5000, "test": 200, "steps": 22000, "batch": 100, "max_time": 1800},
+        "pi_deeponet_diffusion_reaction": {"train": 5000, "test": 200, "steps": 36000, "batch": 100, "max_time": 1800},
         "fno_burgers": {"train": 1000, "test": 200, "epochs": 200, "resolution": 1024, "train_resolution": 256},
         "neuraloperator_burgers": {"train": 1000, "test": 200, "epochs": 200, "resolution": 1024, "train_resolution": 256},
         "fno_darcy": {"train": 1000, "test": 200, "epochs": 45, "resolution": 64, "max_time": 1800},
@@ -207,11 +209,11 @@ def _neuraloperator(case: str, quick: bool) -> dict:
                 recipe="FNO(n_modes=16, hidden 64, 4 layers), Adam 1e-3 wd 1e-4, StepLR x0.5 per tenth, LpLoss, batch 20")
 
 
-def run_case(case: str, quick: bool = False, paper: bool = False) -> dict:
-    """One case in this process (one thread)."""
+def run_case(case: str, quick: bool = False, paper: bool = False, threads: int = 1) -> dict:
+    """One case in this process (``threads`` threads)."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     if case.startswith("deepxde"):
         return _deepxde(case, quick)
     if case.startswith("neuraloperator"):
@@ -239,7 +241,8 @@ def _table(rows: list[dict]) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
-    parser.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (one case each at a time)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per case (the row records it)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): the smoke test")
     parser.add_argument("--paper-size", action="store_true", help="fno_darcy at 85² from 421², 500 epochs, on CUDA")
     parser.add_argument("--merge", action="store_true", help="keep the other cases' rows of an existing --out")
@@ -248,9 +251,14 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     if args.workers > 1 and len(args.cases) > 1:
         with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
-            rows = list(pool.map(run_case, args.cases, [args.quick] * len(args.cases), [args.paper_size] * len(args.cases)))
+            n = len(args.cases)
+            rows = list(pool.map(run_case, args.cases, [args.quick] * n, [args.paper_size] * n, [args.threads] * n))
     else:
-        rows = [run_case(c, args.quick, args.paper_size) for c in args.cases]
+        rows = [run_case(c, args.quick, args.paper_size, args.threads) for c in args.cases]
+    command = "OMP_NUM_THREADS=1 python benchmarks/operators.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    for row in rows:
+        row.setdefault("threads", args.threads)
+        row.setdefault("command", command)
     out = Path(args.out)
     if args.merge and out.is_file():
         kept = [r for r in json.loads(out.read_text())["rows"] if r["case"] not in args.cases]
@@ -258,7 +266,7 @@ def main(argv=None) -> dict:
     print(_table(rows))
     result = {"benchmark": "operators", "dtype": "float32", "rows": rows, "quick": args.quick,
               "wall_s": round(time.perf_counter() - t0, 1), "machine": platform.processor() or platform.machine(),
-              "threads_per_case": 1, "command": "OMP_NUM_THREADS=1 python benchmarks/operators.py " + " ".join(argv or [])}
+              "threads_per_case": args.threads, "command": command}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     return result
