@@ -210,15 +210,18 @@ def _neuraloperator(case: str, quick: bool) -> dict:
 
 
 def run_case(case: str, quick: bool = False, paper: bool = False, threads: int = 1) -> dict:
-    """One case in this process (``threads`` threads)."""
+    """One case in this process (``threads`` threads); an error becomes the row's ``failed`` (the others still count)."""
     import torch
 
     torch.set_num_threads(threads)
-    if case.startswith("deepxde"):
-        return _deepxde(case, quick)
-    if case.startswith("neuraloperator"):
-        return _neuraloperator(case, quick)
-    return _physopt(case, quick, paper)
+    try:
+        if case.startswith("deepxde"):
+            return _deepxde(case, quick)
+        if case.startswith("neuraloperator"):
+            return _neuraloperator(case, quick)
+        return _physopt(case, quick, paper)
+    except Exception as exc:  # noqa: BLE001 - one failed case must not lose the others' hours
+        return {"case": case, "skipped": f"failed: {type(exc).__name__}: {exc}"}
 
 
 def _table(rows: list[dict]) -> str:

@@ -205,4 +205,8 @@ def operator_data(family: AbstractProblemFamily, resolution: int | None = None, 
         write_operator_data(data, cached)
     except OSError:
         pass  # an unwritable cache: the data are still good for this run
+    except ConfigurationError:
+        if not cached.is_file():
+            raise
+        # another process wrote the same dataset meanwhile (the draws are deterministic): keep its file, use ours
     return data
