@@ -84,7 +84,7 @@ def test_no_command_is_a_usage_error(capsys):
 
 BAD_INPUT = [
     pytest.param(["nosuch"], ["unknown problem 'nosuch'", "choose one of:", *LIBRARY, "path to a .py file"], id="problem"),
-    pytest.param(["poisson2d", "--solver", "nope"], ["unknown solver 'nope'", "choose one of: lflow, lpinn, pinn"], id="solver"),
+    pytest.param(["poisson2d", "--solver", "nope"], ["unknown solver 'nope'", "choose one of: deeponet, fno, lflow, lpinn, pi_deeponet, pinn"], id="solver"),
     pytest.param(
         ["poisson2d", "--optimizer", "sgd"],
         ["unknown optimizer 'sgd'", "adahessian, adam, engd", "adam+lbfgs", "adam:2000,lbfgs:500"],

@@ -77,7 +77,7 @@ def test_pi_deeponet_is_a_least_squares_objective_for_gauss_newton():
     theta = objective.flat.vector()
     r = objective.residual(theta)
     assert r.shape == (10 * 6 + 6,)  # residual points x functions + the initial condition per function
-    assert float(r @ r) == pytest.approx(float(solver.loss()[0]), rel=1e-12)
+    assert float(r @ r) == pytest.approx(float(solver.loss()[0].detach()), rel=1e-12)
 
 
 def test_a_second_order_optimizer_trains_pi_deeponet():
