@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from physopt import ACTIVATIONS, MLP, OPTIMIZERS, ConfigurationError, StallRule, parse_schedule
+from physopt import ACTIVATIONS, MLP, OPTIMIZERS
 from problems import AbstractProblemFamily
 
 from ._base import AbstractSolver, register_solver
@@ -32,13 +32,12 @@ from ._operator import (
     AbstractOperatorOptions,
     EpochBatches,
     OperatorSolution,
-    load_data,
-    training_callbacks,
     data_loss,
+    load_data,
     relative_l2_loss,
+    train_operator,
 )
 from ._options import option
-from ._training import TrainingState, train
 
 __all__ = ["DeepONet", "DeepONetOptions", "AbstractDeepONetOptions", "DeepONetNetwork"]
 
@@ -156,16 +155,8 @@ class AbstractDeepONetSolver(AbstractSolver):
         return error
 
     def run(self, steps: int, loss, before_step, callbacks, checkpoint_path, checkpoint) -> OperatorSolution:
-        o = self.options
-        state = TrainingState(self.model, parse_schedule(o.optimizer, steps))
-        if checkpoint is not None:
-            state.load(checkpoint)
-        cbs = training_callbacks(o, callbacks, checkpoint_path)
-        error_every = o.error_every or max(1, steps // 10)
-        train(state, loss, self.optimizer_options, cbs, self.test_error_function(), error_every, before_step,
-              StallRule(o.stall_rtol, o.stall_window))
-        info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed,
-                "final_loss": float(state.last.loss) if state.last is not None else float("nan")}
+        info = train_operator(self, steps, loss, before_step, self.test_error_function(), callbacks, checkpoint_path,
+                              checkpoint)
         return self.solution(info)
 
 

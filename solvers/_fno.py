@@ -20,16 +20,15 @@ import dataclasses
 import numpy as np
 import torch
 
-from physopt import OPTIMIZERS, ConfigurationError, StallRule, parse_schedule
+from physopt import OPTIMIZERS, ConfigurationError
 from problems import AbstractProblemFamily
 
 from ._base import AbstractSolver, register_solver
 from ._fno_network import FNO as FNONetwork
 from ._operator import (DTYPES, AbstractOperatorOptions, EpochBatches, OperatorSolution, data_loss, load_data,
-                        relative_l2_loss, training_callbacks)
+                        relative_l2_loss, train_operator)
 from ._options import option
 from ._solution import Metric
-from ._training import TrainingState, train
 
 __all__ = ["FNO", "FNOOptions", "subsample"]
 
@@ -152,16 +151,9 @@ class FNO(AbstractSolver):
             value = data_loss(o.loss, self.model(a[index]), s[index])
             return value, {"data": value}
 
-        steps = o.epochs * batches.per_epoch
-        state = TrainingState(self.model, parse_schedule(o.optimizer, steps))
-        if checkpoint is not None:
-            state.load(checkpoint)
-        cbs = training_callbacks(o, callbacks, checkpoint_path)
-        train(state, loss, self.optimizer_options, cbs, monitor, o.error_every or max(1, steps // 10), before_step,
-              StallRule(o.stall_rtol, o.stall_window))
-        info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed,
-                "final_loss": float(state.last.loss) if state.last is not None else float("nan"),
-                "train_resolution": self.train_resolution}
+        info = train_operator(self, o.epochs * batches.per_epoch, loss, before_step, monitor, callbacks, checkpoint_path,
+                              checkpoint)
+        info["train_resolution"] = self.train_resolution
         metrics = [Metric("rel_l2_train_resolution", monitor() if monitor else None,
                           f"mean test relative L2 error at the training resolution {self.train_resolution}", "error")]
         return OperatorSolution(self.problem, self.model, self.predict, data, info, metrics)

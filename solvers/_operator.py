@@ -24,12 +24,12 @@ import sys
 import numpy as np
 import torch
 
-from physopt import ConfigurationError, default_device
+from physopt import ConfigurationError, StallRule, default_device, parse_schedule
 from problems import AbstractProblemFamily, OperatorData, operator_data
 
 from ._options import AbstractOptions, option
 from ._solution import AbstractSolution
-from ._training import Checkpointer, NaNGuard, TargetError, TimeBudget
+from ._training import Checkpointer, NaNGuard, TargetError, TimeBudget, TrainingState, train
 
 __all__ = ["AbstractOperatorOptions", "OperatorSolution", "relative_l2_loss", "data_loss", "EpochBatches", "DTYPES"]
 
@@ -113,6 +113,21 @@ def training_callbacks(o: AbstractOperatorOptions, callbacks, checkpoint_path) -
     if checkpoint_path is not None:
         cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every))
     return cbs
+
+
+def train_operator(solver, steps: int, loss, before_step, monitor, callbacks, checkpoint_path, checkpoint) -> dict:
+    """Train ``solver.model`` for ``steps`` minibatch steps through the shared loop; return the run's ``info``.
+
+    ``monitor`` is the test error (or ``None``), measured every ``error_every`` steps (default: ten times a run).
+    """
+    o = solver.options
+    state = TrainingState(solver.model, parse_schedule(o.optimizer, steps))
+    if checkpoint is not None:
+        state.load(checkpoint)
+    train(state, loss, solver.optimizer_options, training_callbacks(o, callbacks, checkpoint_path), monitor,
+          o.error_every or max(1, steps // 10), before_step, StallRule(o.stall_rtol, o.stall_window))
+    return {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed,
+            "final_loss": float(state.last.loss) if state.last is not None else float("nan")}
 
 
 def load_data(family: AbstractProblemFamily, o: AbstractOperatorOptions, progress=None) -> OperatorData:

@@ -49,13 +49,18 @@ def _pi(resolution=32, **options):
     return PIDeepONet(family, **{**base, **options})
 
 
+def _with_batch(solver, resolution, train, test, batch):
+    """``solver`` with its data and the first step's batch drawn, as ``solve`` would have them."""
+    solver.data = generate_operator_data(solver.problem, resolution, train, test)
+    solver.inputs = solver.tensor(solver.data.train_inputs)
+    solver.batches = EpochBatches(train, batch, 0, "cpu")
+    solver.draw_batch(0)
+    return solver
+
+
 def test_the_batched_physics_residual_equals_a_loop_over_functions():
     """What DeepXDE computes with a Python loop over functions, in one vmap over the points."""
-    solver = _pi()
-    solver.data = generate_operator_data(solver.problem, 32, 12, 4)
-    solver.inputs = solver.tensor(solver.data.train_inputs)
-    solver.batches = EpochBatches(12, 6, 0, "cpu")
-    solver.draw_batch(0)
+    solver = _with_batch(_pi(), 32, 12, 4, 6)
     batched = solver.residuals()["residual"].reshape(10, 6) * np.sqrt(60)
     b = solver.batch
     for i in range(6):
@@ -68,11 +73,7 @@ def test_the_batched_physics_residual_equals_a_loop_over_functions():
 
 
 def test_pi_deeponet_is_a_least_squares_objective_for_gauss_newton():
-    solver = _pi()
-    solver.data = generate_operator_data(solver.problem, 32, 12, 4)
-    solver.inputs = solver.tensor(solver.data.train_inputs)
-    solver.batches = EpochBatches(12, 6, 0, "cpu")
-    solver.draw_batch(0)
+    solver = _with_batch(_pi(), 32, 12, 4, 6)
     objective = solver.least_squares()
     theta = objective.flat.vector()
     r = objective.residual(theta)
@@ -152,10 +153,7 @@ def test_the_pairwise_jacobian_equals_reverse_mode_of_the_batched_residual():
         family = FAMILIES[name]()
         solver = PIDeepONet(family, latent=6, branch_width=8, trunk_width=8, branch_depth=2, trunk_depth=2, train=6,
                             test=2, batch_size=3, resolution=12, points=5, constraint_points=4, dtype="float64")
-        solver.data = generate_operator_data(family, 12, 6, 2)
-        solver.inputs = solver.tensor(solver.data.train_inputs)
-        solver.batches = EpochBatches(6, 3, 0, "cpu")
-        solver.draw_batch(0)
+        _with_batch(solver, 12, 6, 2, 3)
         objective = solver.least_squares()
         theta = objective.flat.vector()
         dense = residual_jacobian(objective.residual, theta)
