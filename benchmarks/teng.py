@@ -71,6 +71,9 @@ class Trace(Callback):
                           "wall_s": record.wall_time})
 
 
+DEFAULT_OUT = str(Path(__file__).parent / "results" / "teng.json")
+
+
 def final_points(problem) -> torch.Tensor:
     pts = problem.error_points()
     return pts[pts[:, -1] == pts[:, -1].max()]
@@ -88,26 +91,30 @@ def offgrid_points(problem, n: int = 128) -> torch.Tensor:
 def run_teng(problem_name, method, args, params) -> dict:
     problem = registered_problems()[problem_name](**params)
     options = TENGOptions(method=method, dt=args.dt, grid=args.grid, features=args.features, width=args.width,
-                          depth=args.depth, error_every=1, init_iterations=args.init_iterations, step_fit=args.step_fit,
-                          iterations=args.iterations, corrector_iterations=args.corrector_iterations,
-                          carry_misfit=args.carry_misfit)
+                          depth=args.depth, error_every=args.error_every, init_iterations=args.init_iterations,
+                          step_fit=args.step_fit, iterations=args.iterations, corrector_iterations=args.corrector_iterations,
+                          carry_misfit=args.carry_misfit, rcond=args.rcond, init_columns=args.init_columns,
+                          device=args.device)
     # the row records the iterations each stage fit got: Euler's one fit, also its last, gets the larger count
     iterations = max(args.iterations, args.corrector_iterations) if method == "euler" else args.iterations
     trace = Trace()
     t0 = time.perf_counter()
     solution = TENG(problem, options).solve([trace])
     wall = time.perf_counter() - t0
-    times = np.array([r["t"] for r in trace.rows[1:]])
-    floor = problem.stepper_floor_error(method, args.dt, times)
-    for row, f in zip(trace.rows[1:], floor):
+    measured = [r for r in trace.rows[1:] if r["rel_l2"] is not None]
+    floor = problem.stepper_floor_error(method, args.dt, np.array([r["t"] for r in measured]))
+    for row, f in zip(measured, floor):
         row["floor_rel_l2"] = float(f)
+    step_walls = [b["wall_s"] - a["wall_s"] for a, b in zip(trace.rows[:-1], trace.rows[1:])]
     errors = solution.errors(final_points(problem))
     return {"problem": problem_name, "solver": f"teng-{method}", "step_fit": args.step_fit, "iterations": iterations,
             "corrector_iterations": args.corrector_iterations, "dt": args.dt, "t_end": params["t_end"],
             "carry_misfit": args.carry_misfit, "init_iterations": args.init_iterations,
             "rel_l2_final": errors["rel_l2"], "floor_rel_l2_final": errors.get("floor_rel_l2"),
             "rel_l2_final_offgrid": solution.errors(offgrid_points(problem))["rel_l2"],
-            "initial_fit_rel_l2": solution.info["initial_fit_rel_l2"],
+            "initial_fit_rel_l2": solution.info["initial_fit_rel_l2"], "initial_fit_s": trace.rows[0]["wall_s"],
+            "seconds_per_step": float(np.mean(step_walls)) if step_walls else None, "steps": len(trace.rows) - 1,
+            "device": args.device, "grid": args.grid,
             "initial_fit_iterations": solution.info["initial_fit_iterations"],
             "parameters": sum(p.numel() for p in solution.model.parameters()), "wall_s": wall, "trace": trace.rows}
 
@@ -155,7 +162,7 @@ def main(argv=None):
     parser.add_argument("--problems", nargs="+", default=["heat2d", "allen_cahn2d", "burgers2d"])
     parser.add_argument("--methods", nargs="+", default=["euler", "heun"])
     parser.add_argument("--dt", type=float, default=0.005)
-    parser.add_argument("--t-end", type=float, default=0.1)
+    parser.add_argument("--t-end", type=float, default=None, help="final time (default 0.1; --paper: 4)")
     parser.add_argument("--grid", type=int, default=64)
     parser.add_argument("--features", type=int, default=TENGOptions.features)
     parser.add_argument("--width", type=int, default=48)
@@ -168,16 +175,29 @@ def main(argv=None):
                         help="for a step's last fit (qr: the paper's 5); Euler's one fit gets the larger of the two counts")
     parser.add_argument("--carry-misfit", action=argparse.BooleanOptionalAction, default=True,
                         help="march the grid values: each step's target keeps the last fit's misfit")
+    parser.add_argument("--rcond", type=float, default=TENGOptions.rcond, help="cut-off of the column-subset solves")
+    parser.add_argument("--init-columns", type=int, default=TENGOptions.init_columns)
+    parser.add_argument("--error-every", type=int, default=1, help="measure the error every N steps")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--no-pinn", action="store_true", help="skip the PINN comparison")
     parser.add_argument("--paper", action="store_true",
-                        help="T = 4, the paper's network (20 features, 40 x 5) and fits (qr, 7 / 5, no carried misfit)")
+                        help="T = 4 (unless --t-end) on the paper's 256² grid and network (20 features, 40 x 5) with its "
+                             "fits (column subsets 1,536 / 1,024, 7 / 5 iterations) solved by the normal equations, "
+                             "TENG-Heun, the error every 0.5; into results/teng_paper.json")
     parser.add_argument("--quick", action="store_true", help="heat2d, T = 0.01, a small net: a smoke run")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "teng.json"))
+    parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    if args.paper:  # the paper's network and fits: LM on all of its 8,361 parameters would take hours per step
-        args.t_end, args.features, args.width, args.depth = 4.0, 20, 40, 5
-        args.step_fit, args.iterations, args.corrector_iterations, args.carry_misfit = "qr", 7, 5, False
-        args.init_iterations = 1000
+    if args.paper:  # the paper's grid, network and fits: LM on all of its 8,361 parameters would take hours per step
+        args.t_end = 4.0 if args.t_end is None else args.t_end
+        args.grid, args.features, args.width, args.depth = 256, 20, 40, 5
+        args.step_fit = "gram" if args.step_fit == "lm" else args.step_fit
+        args.iterations, args.corrector_iterations, args.rcond = 7, 5, 1e-6
+        args.init_iterations, args.no_pinn = 400, True
+        args.methods = ["heun"] if args.methods == ["euler", "heun"] else args.methods
+        args.error_every = max(1, round(0.5 / args.dt))
+        if args.out == DEFAULT_OUT:
+            args.out = str(Path(DEFAULT_OUT).with_name("teng_paper.json"))
+    args.t_end = 0.1 if args.t_end is None else args.t_end
     if args.quick:
         args.problems, args.methods, args.t_end, args.grid = ["heat2d"], ["heun"], 0.01, 32
         args.width, args.init_iterations, args.no_pinn = 16, 100, True
@@ -198,7 +218,7 @@ def main(argv=None):
             heun_wall = row["wall_s"] if method == "heun" else heun_wall
             print(f"{name:13s} teng-{method:5s} ({args.step_fit}) rel L2 at T = {row['rel_l2_final']:.2e}  floor {row['floor_rel_l2_final']:.2e}"
                   f"  ratio {row['rel_l2_final'] / row['floor_rel_l2_final']:.1f}  off-grid {row['rel_l2_final_offgrid']:.2e}  init fit {row['initial_fit_rel_l2']:.1e}"
-                  f"  {row['wall_s']:.0f} s", flush=True)
+                  f"  {row['wall_s']:.0f} s ({row['seconds_per_step']:.2f} s per step)", flush=True)
         if not args.no_pinn:
             row = run_pinn(name, heun_wall or 60.0, params, args.step_fit, carry_misfit=args.carry_misfit)
             record(row)

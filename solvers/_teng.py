@@ -9,13 +9,16 @@ stage targets on a fixed uniform grid :math:`x_i`,
 
 and fits the network to each target by natural-gradient least squares: per
 iteration a random subset S of parameter columns, :math:`J_S \delta = \tilde u -
-u_\theta` solved by rank-revealing QR (cut-off ``rcond``), :math:`\theta_S \mathrel{+}= \delta`
-if that lowers the misfit (else solved again with a larger cut-off: :meth:`TENG.fit`).
+u_\theta` solved with singular values below ``rcond`` dropped (``step_fit`` ``gram``: by
+the eigendecomposition of :math:`J_S^\top J_S`; ``qr``: by rank-revealing QR;
+:mod:`._teng_lstsq`), :math:`\theta_S \mathrel{+}= \delta` if that lowers the misfit
+(else solved again with a larger cut-off from the same factorization: :meth:`TENG.fit`).
 The Jacobian columns come from one forward/backward pass (:mod:`._teng_network`).
 The initial fit to :math:`u_0` uses Levenberg–Marquardt with geodesic acceleration
-(:mod:`physopt.optim`) on all columns (plain Gauss–Newton diverges there); with
-``step_fit="lm"`` the step fits use it too (the damping keeps the steps along the
-Jacobian's tiny singular directions short, which the nonlinear problems need).
+(:mod:`physopt.optim`) on all columns (plain Gauss–Newton diverges there; for networks
+past ``init_columns`` parameters on a coarse sub-grid first); with ``step_fit="lm"``
+the step fits use it too (the damping keeps the steps along the Jacobian's tiny
+singular directions short, which the nonlinear problems need).
 
 With ``carry_misfit`` the march keeps its state on the grid: :math:`u_n` in the
 targets is the last step's target :math:`U_n` (with :math:`U_0 = u_0` on the grid)
@@ -46,7 +49,8 @@ from problems import Box, Initial, Periodic
 from ._base import AbstractSolver, register_solver
 from ._callbacks import Checkpointer, NaNGuard, TrainingState
 from ._options import AbstractOptions, option
-from ._teng_fit import REJECT_RCOND, STEP_FITS, GridFits, truncated_lstsq
+from ._teng_fit import REJECT_RCOND, STEP_FITS, GridFits
+from ._teng_lstsq import truncated_lstsq
 from ._teng_march import TimeMarch
 from ._teng_network import PeriodicMLP
 from ._teng_solution import TENGSolution
@@ -71,7 +75,8 @@ class TENGOptions(AbstractOptions):
     features: int = option(8, "periodic embedding features per axis (the paper: 20)")
     width: int = option(32, "hidden width after the embedding (the paper: 40)")
     depth: int = option(1, "hidden tanh layers after the embedding (the paper: 5)")
-    step_fit: str = option("lm", "lm: Levenberg–Marquardt on all columns; qr: column-subset truncated QR (the paper's)")
+    step_fit: str = option("lm", "lm: Levenberg–Marquardt on all columns; gram or qr: column subsets (the paper's) solved "
+                                 "by the normal equations (fast) or by truncated QR")
     iterations: int = option(8, "least-squares iterations for every stage fit but the last (the paper's qr: 7)")
     corrector_iterations: int = option(50, "for the last fit of a multi-stage step; Euler's one fit uses the larger (qr: 5)")
     columns: int = option(1024, "parameter columns per iteration")
@@ -81,6 +86,9 @@ class TENGOptions(AbstractOptions):
     carry_misfit: bool = option(True, "march the grid values (each target keeps the last fit's misfit) instead of u_θ's")
     init_iterations: int = option(1000, "at most this many Levenberg–Marquardt steps for the fit to u0")
     init_tol: float = option(1e-7, "the fit to u0 stops at this relative L2 misfit on the grid")
+    init_columns: int = option(4096, "the fit to u0 uses all columns for networks of up to this many parameters; a bigger "
+                                     "one is fitted on a coarse sub-grid first (init_points), then on column subsets")
+    init_points: int = option(1024, "networks past init_columns: the coarse sub-grid of the fit to u0 has at most this many points")
     seed: int = option(0, "random seed (network, column subsets)")
     dtype: str = option("float64", "float32 or float64")
     device: str = option(default_device, "cpu, cuda, cuda:1, ... (default: $PHYSOPT_DEVICE, else cpu)")
@@ -99,7 +107,8 @@ class TENGOptions(AbstractOptions):
             raise ConfigurationError(f"option rcond must be in (0, 1), got {self.rcond}")
         if not 0 < self.lm_damping < 1:
             raise ConfigurationError(f"option lm_damping must be in (0, 1), got {self.lm_damping}")
-        for name in ("grid", "features", "width", "depth", "iterations", "columns", "first_columns"):
+        for name in ("grid", "features", "width", "depth", "iterations", "columns", "first_columns", "init_columns",
+                     "init_points"):
             self.check_range(name, 1)
         for name in ("corrector_iterations", "init_iterations", "seed", "checkpoint_every", "error_every"):
             self.check_range(name, 0)

@@ -10,6 +10,13 @@ give every layer's inputs :math:`h` and output gradients :math:`g = \partial
 u/\partial z` per point; a Jacobian column is then a product of one column of
 each, :math:`\partial u(x_i)/\partial W_{ab} = g_{ia} h_{ib}`, so a random
 subset of columns costs only its own size — the full Jacobian is never formed.
+
+Every column is such a product, ``left[l_j] * right[r_j]``, of one row of two
+banks of per-point vectors (:meth:`PeriodicMLP.column_banks`, stored row-major so
+that a subset's rows are contiguous copies): the left bank holds the output
+gradients (of the embedding and of every layer), the right bank the factors
+they multiply (cos, −a sin, 1 and the layer inputs). A subset's Gram matrix is
+then built in chunks of points without ever holding ``J_S`` (:mod:`._teng_lstsq`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ class Taps:
         self.grad_p = grad_p  # (N, d, F): ∂u/∂p
         self.hidden_in = hidden_in  # per linear layer: its input (N, in)
         self.hidden_grad = hidden_grad  # per linear layer: ∂u/∂z (N, out)
+        self.banks = None  # (left, right) of PeriodicMLP.column_banks, once built
+
+
+def _stack_transposed(blocks: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(blocks, 1).T.contiguous()`` with one copy instead of two."""
+    out = torch.empty(sum(b.shape[1] for b in blocks), blocks[0].shape[0], dtype=blocks[0].dtype, device=blocks[0].device)
+    at = 0
+    for b in blocks:
+        out[at : at + b.shape[1]] = b.T
+        at += b.shape[1]
+    return out
 
 
 class PeriodicMLP(nn.Module):
@@ -76,43 +94,35 @@ class PeriodicMLP(nn.Module):
         return Taps(u.detach(), angle.detach(), grads[0], [t.detach() for t in inputs] + [h.detach()],
                     list(grads[1:]) + [ones])
 
-    def parameter_layout(self) -> list[tuple[str, int, torch.Size]]:
-        """``(kind, offset, shape)`` of every parameter tensor in the flat (``parameters()``) order."""
-        out, offset = [], 0
-        kinds = ["amplitude", "phase", "offset"] + [k for _ in range(len(self.hidden) + 1) for k in ("weight", "bias")]
-        for kind, p in zip(kinds, self.parameters()):
-            out.append((kind, offset, p.shape))
-            offset += p.numel()
-        return out
+    def column_banks(self, taps: Taps) -> tuple[torch.Tensor, torch.Tensor]:
+        """The left and right banks ``(rows, N)``: column j of J is ``left[l_j] * right[r_j]`` (:meth:`column_rows`);
+        built once per ``taps`` (each block copied in transposed once) and kept on them."""
+        if taps.banks is None:
+            n, m = taps.u.shape[0], taps.grad_p[0].numel()
+            left_blocks = [taps.grad_p.reshape(n, m), *taps.hidden_grad]
+            right_blocks = [torch.cos(taps.angle).reshape(n, m), (-self.amplitude.detach() * torch.sin(taps.angle)).reshape(n, m),
+                            torch.ones_like(taps.u)[:, None], *taps.hidden_in]
+            taps.banks = tuple(_stack_transposed(blocks) for blocks in (left_blocks, right_blocks))
+        return taps.banks
+
+    def column_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every flat parameter j, the rows ``(l_j, r_j)`` of the banks whose product is column j."""
+        m = self.amplitude.numel()
+        ar = torch.arange(m)
+        lefts, rights = [ar, ar, ar], [ar, m + ar, torch.full((m,), 2 * m)]
+        at_left, at_right = m, 2 * m + 1  # the first layer's rows in the left and right banks
+        for layer in [*self.hidden, self.out]:
+            a, b = layer.weight.shape
+            lefts += [at_left + torch.arange(a).repeat_interleave(b), at_left + torch.arange(a)]
+            rights += [at_right + torch.arange(b).repeat(a), torch.full((a,), 2 * m)]
+            at_left, at_right = at_left + a, at_right + b
+        return torch.cat(lefts).to(self.omega.device), torch.cat(rights).to(self.omega.device)
 
     def jacobian_columns(self, taps: Taps, columns: torch.Tensor) -> torch.Tensor:
-        """``J[:, columns]`` with ``J[i, j] = ∂u(x_i)/∂θ_j`` (θ flat in ``parameters()`` order); ``columns`` sorted."""
-        layout = self.parameter_layout()
-        total = layout[-1][1] + math.prod(layout[-1][2])
-        if columns.numel() == total:
-            return self.jacobian(taps)
-        starts = torch.tensor([o for _, o, _ in layout] + [total], device=columns.device)
-        parts = []
-        layer = 0
-        for t, (kind, offset, shape) in enumerate(layout):
-            lo, hi = torch.searchsorted(columns, starts[t : t + 2])
-            local = columns[lo:hi] - offset
-            if kind in ("amplitude", "phase", "offset"):
-                k, f = local // shape[1], local % shape[1]
-                g = taps.grad_p[:, k, f]
-                if kind == "amplitude":
-                    parts.append(g * torch.cos(taps.angle[:, k, f]))
-                elif kind == "phase":
-                    parts.append(-g * self.amplitude.detach()[k, f] * torch.sin(taps.angle[:, k, f]))
-                else:
-                    parts.append(g)
-            elif kind == "weight":
-                a, b = local // shape[1], local % shape[1]
-                parts.append(taps.hidden_grad[layer][:, a] * taps.hidden_in[layer][:, b])
-            else:
-                parts.append(taps.hidden_grad[layer][:, local])
-                layer += 1
-        return torch.cat(parts, dim=1)
+        """``J[:, columns]`` with ``J[i, j] = ∂u(x_i)/∂θ_j`` (θ flat in ``parameters()`` order)."""
+        left, right = self.column_banks(taps)
+        rows_left, rows_right = self.column_rows()
+        return (left[rows_left[columns]] * right[rows_right[columns]]).T
 
     def jacobian(self, taps: Taps) -> torch.Tensor:
         r"""The full ``J`` (every column), by broadcasting instead of indexing: an outer product per
