@@ -177,7 +177,7 @@ def main(argv=None):
                         help="march the grid values: each step's target keeps the last fit's misfit")
     parser.add_argument("--rcond", type=float, default=TENGOptions.rcond, help="cut-off of the column-subset solves")
     parser.add_argument("--init-columns", type=int, default=TENGOptions.init_columns)
-    parser.add_argument("--error-every", type=int, default=1, help="measure the error every N steps")
+    parser.add_argument("--error-every", type=int, default=None, help="measure the error every N steps (default 1; --paper: every 0.5)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--no-pinn", action="store_true", help="skip the PINN comparison")
     parser.add_argument("--paper", action="store_true",
@@ -194,10 +194,11 @@ def main(argv=None):
         args.iterations, args.corrector_iterations, args.rcond = 7, 5, 1e-6
         args.init_iterations, args.no_pinn = 400, True
         args.methods = ["heun"] if args.methods == ["euler", "heun"] else args.methods
-        args.error_every = max(1, round(0.5 / args.dt))
+        args.error_every = args.error_every or max(1, round(0.5 / args.dt))
         if args.out == DEFAULT_OUT:
             args.out = str(Path(DEFAULT_OUT).with_name("teng_paper.json"))
     args.t_end = 0.1 if args.t_end is None else args.t_end
+    args.error_every = args.error_every or 1
     if args.quick:
         args.problems, args.methods, args.t_end, args.grid = ["heat2d"], ["heun"], 0.01, 32
         args.width, args.init_iterations, args.no_pinn = 16, 100, True

@@ -64,7 +64,7 @@ def test_mesh_benchmark_quick(tmp_path):
     assert row["numba_query_s"] > 0 and row["scipy_find_simplex_s"] > 0 and row["speedup_vs_numpy"] > 0
 
 
-@pytest.mark.parametrize("step_fit, carry", [("qr", "--no-carry-misfit"), ("lm", "--carry-misfit")])
+@pytest.mark.parametrize("step_fit, carry", [("qr", "--no-carry-misfit"), ("lm", "--carry-misfit"), ("gram", "--carry-misfit")])
 def test_teng_benchmark_quick(tmp_path, step_fit, carry):
     out = tmp_path / "teng.json"
     result = load("teng").main(["--quick", "--step-fit", step_fit, carry, "--iterations", "10", "--corrector-iterations", "10",
@@ -76,6 +76,21 @@ def test_teng_benchmark_quick(tmp_path, step_fit, carry):
     # between the grid points (a 128² grid shifted by half a cell) the network is as far off as on them
     assert 0.5 * row["rel_l2_final"] < row["rel_l2_final_offgrid"] < 2 * row["rel_l2_final"]
     assert [r["step"] for r in row["trace"]] == [0, 1, 2] and all(r["floor_rel_l2"] > 0 for r in row["trace"][1:])
+    assert row["seconds_per_step"] > 0 and row["steps"] == 2
+
+
+def test_teng_profile_benchmark_quick(tmp_path):
+    out = tmp_path / "teng_profile.json"
+    result = load("teng_profile").main(["--quick", "--qr-solves", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    parts = result["parts_s_per_step"]
+    # every part of a gram step is timed (no QR solve in it), and the parts add up to less than the step
+    assert {"subset Gram matrices J_S^T J_S, J_S^T r", "eigendecompositions", "L[u] on the grid",
+            "forward + backward passes (taps)"} <= set(parts) and "QR solves" not in parts
+    assert result["calls_per_step"]["L[u] on the grid"] == 2  # Heun: two slopes per step
+    assert 0 < sum(parts.values()) < result["seconds_per_step"] and result["other_s_per_step"] > 0
+    assert [r["step"] for r in result["steps"]] == [1, 2] and all(r["floor_rel_l2"] > 0 for r in result["steps"])
+    assert result["qr_solve_1536_s"] > 0 and result["qr_solve_1024_s"] > 0
 
 
 def test_teng_benchmark_pinn_row_keeps_its_error_curve():
