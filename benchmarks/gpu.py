@@ -11,18 +11,23 @@
    device vs CPU (the errors must agree within 10%).
 4. ``throughput``: one Adam step of the PINN (loss with the Laplacian, backward)
    on 10^5 collocation points: points per second, float32 and float64, device vs CPU.
+5. ``teng_paper``: TENG-Heun at the paper's scale (256², 8,361 parameters, gram fits
+   1,536 / 1,024 columns, 7 / 5 iterations; ``benchmarks/teng_profile.py``) for 5 steps
+   on the device: seconds per step and in each part, and what T = 4 (800 steps) would
+   take; the CPU's figure is ``benchmarks/results/teng_profile.json`` (a CPU step takes ~35 s).
 
 TF32 stays off (full float32 matmuls). Every timing synchronises the device.
 
     python benchmarks/gpu.py [--device cuda] [--quick] [--out benchmarks/results/gpu]
 
 ``--quick`` shrinks every part to a smoke run (the test suite runs it on the CPU).
-Writes ``hvp.json``, ``pinn.json``, ``teng.json`` and ``throughput.json`` into ``--out``.
+Writes ``hvp.json``, ``pinn.json``, ``teng.json``, ``throughput.json`` and ``teng_paper.json`` into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -153,12 +158,29 @@ def throughput_rows(devices, n_points, repeats) -> list[dict]:
     return rows
 
 
+PARTS = ["hvp", "pinn", "teng", "throughput", "teng_paper"]
+
+
+def teng_paper_rows(device, quick: bool, out: Path) -> list[dict]:
+    """Paper-scale TENG-Heun steps on the device (the CPU's are ~35 s each: too slow for this check)."""
+    spec = importlib.util.spec_from_file_location("teng_profile", Path(__file__).with_name("teng_profile.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    profile = module.main
+    steps = 5
+    row = profile(["--device", str(device), "--steps", str(steps), "--init-iterations", "100",
+                   "--out", str(out / "teng_profile.json")] + (["--quick"] if quick else []))
+    row["t4_projected_s"] = 800 * row["seconds_per_step"]
+    print(f"teng paper scale {device.type:<4}: {row['seconds_per_step']:.2f} s per Heun step, T = 4 (800 steps) "
+          f"in ~{row['t4_projected_s'] / 60:.0f} min", flush=True)
+    return [row]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    parser.add_argument("--only", nargs="+", default=["hvp", "pinn", "teng", "throughput"],
-                        choices=["hvp", "pinn", "teng", "throughput"])
+    parser.add_argument("--only", nargs="+", default=PARTS, choices=PARTS)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu"))
     args = parser.parse_args(argv)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -188,6 +210,8 @@ def main(argv=None):
         results["teng"] = teng_rows(devices, params, options)
     if "throughput" in args.only:
         results["throughput"] = throughput_rows(devices, 1000 if args.quick else 100_000, 1 if args.quick else 5)
+    if "teng_paper" in args.only:
+        results["teng_paper"] = teng_paper_rows(device, args.quick, out)
     for name, rows in results.items():
         (out / f"{name}.json").write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")
     print(f"wrote {', '.join(f'{name}.json' for name in results)} to {out}")

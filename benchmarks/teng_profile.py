@@ -56,20 +56,28 @@ class StepClock(Callback):
         self.last = now
 
 
-def wrap(owner, name, label, clock, calls, active):
+def wrap(owner, name, label, clock, calls, active, device: torch.device):
+    """Replace ``owner.name`` by a timed call (while ``active[0]``); returns the undo."""
     inner = getattr(owner, name)
+
+    def sync():
+        if device.type == "cuda":  # the parts' kernels run asynchronously: time them to their end
+            torch.cuda.synchronize(device)
 
     def timed(*args, **kwargs):
         if not active[0]:
             return inner(*args, **kwargs)
+        sync()
         t = time.perf_counter()
         try:
             return inner(*args, **kwargs)
         finally:
+            sync()
             clock[label] += time.perf_counter() - t
             calls[label] += 1
 
     setattr(owner, name, timed)
+    return lambda: setattr(owner, name, inner)
 
 
 def qr_solves(solver) -> dict:
@@ -98,8 +106,15 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "teng_profile.json"))
     args = parser.parse_args(argv)
     clock, calls, active = collections.defaultdict(float), collections.Counter(), [False]
-    for owner, name, label in PARTS:
-        wrap(owner, name, label, clock, calls, active)
+    undo = [wrap(owner, name, label, clock, calls, active, torch.device(args.device)) for owner, name, label in PARTS]
+    try:
+        return profile(args, clock, calls, active)
+    finally:
+        for restore in undo:
+            restore()
+
+
+def profile(args, clock, calls, active) -> dict:
     dt = 0.005
     size = dict(grid=256, features=20, width=40, depth=5)
     if args.quick:

@@ -145,9 +145,10 @@ def test_gpu_check_quick_runs_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "== environment" in done.stdout and "torch CUDA build" in done.stdout
     assert " passed" in (out / "tests.log").read_text()
-    for name in ("hvp", "pinn", "teng", "throughput"):
+    for name in ("hvp", "pinn", "teng", "throughput", "teng_paper"):
         saved = json.loads((out / f"{name}.json").read_text())
         assert saved["rows"] and saved["quick"] is True, name
+    assert json.loads((out / "teng_paper.json").read_text())["rows"][0]["t4_projected_s"] > 0
     assert all(r["points_per_s"] > 0 for r in json.loads((out / "throughput.json").read_text())["rows"])
 
 
