@@ -138,6 +138,7 @@ class TENG(GridFits, AbstractSolver):
         self.x = torch.as_tensor(grid, dtype=self.dtype, device=self.device)
         self.flat = FlatParameters(self.model)
         self.n_params = self.flat.size
+        self.column_rows = self.model.column_rows()  # the banks' rows of every Jacobian column (the subset fits)
         t0, t1 = p.time.t0, p.time.t1
         n = (t1 - t0) / o.dt
         if abs(n - round(n)) > 1e-9 * max(1.0, n) or round(n) < 1:

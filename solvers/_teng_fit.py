@@ -29,7 +29,7 @@ STEP_FITS = ("gram", "qr", "lm")
 
 class GridFits:
     """The fits of :class:`solvers.TENG`; they use its ``model``, ``flat``, grid ``x``, ``options``, ``rng``,
-    ``n_params`` and ``device``, and keep ``rejected_steps`` and ``last_damping`` on it."""
+    ``n_params``, ``column_rows`` (of the model) and ``device``, and keep ``rejected_steps`` and ``last_damping`` on it."""
 
     def _columns(self, m: int) -> torch.Tensor:
         m = min(m, self.n_params)
@@ -43,10 +43,9 @@ class GridFits:
 
     def _subset_system(self, taps, columns: torch.Tensor, residual: torch.Tensor, method: str) -> SubsetSystem:
         """The system J_S δ ≈ r of the columns S at ``taps`` (:class:`SubsetSystem`)."""
-        if getattr(self, "_rows", None) is None:
-            self._rows = self.model.column_rows()
         left, right = self.model.column_banks(taps)
-        return SubsetSystem(left, right, self._rows[0][columns], self._rows[1][columns], residual, method)
+        rows_left, rows_right = self.column_rows
+        return SubsetSystem(left, right, rows_left[columns], rows_right[columns], residual, method)
 
     def _trial(self, theta: torch.Tensor, columns: torch.Tensor, delta: torch.Tensor, target: torch.Tensor, taps: bool):
         """Set θ_S += δ; (θ, the new residual, the new taps or None): a forward pass, with the backward pass of

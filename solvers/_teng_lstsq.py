@@ -29,10 +29,7 @@ import scipy.linalg
 import scipy.linalg.blas
 import torch
 
-__all__ = ["SubsetSystem", "truncated_lstsq", "gram_resolution", "SUBSET_SOLVES"]
-
-#: how the column-subset systems are solved
-SUBSET_SOLVES = ("gram", "qr")
+__all__ = ["SubsetSystem", "truncated_lstsq", "gram_resolution", "normal_equations"]
 
 #: elements of one chunk of J_S^T (columns x points) while the Gram matrix is accumulated: 32 MiB in float64 on
 #: the CPU (a 1,024-column syrk by chunks of 4,096 points: 1.7 s against 2.5 s for the whole 65,536 at once),
@@ -97,18 +94,18 @@ class SubsetSystem:
     any cut-off (``solve``) or damping (``damped``); ``method`` ``"gram"`` or ``"qr"`` (see the module)."""
 
     def __init__(self, left, right, rows_left, rows_right, r: torch.Tensor, method: str = "gram"):
-        self.method, self.r = method, r
+        self.r = r
         self._bank = (left, right, rows_left, rows_right)
         self._J = None
-        self.eigen = None
+        self.eigen = None  # (eigenvalues, eigenvectors, V^T J_S^T r) for "gram"; None: solved by QR
         if method == "gram":
-            G, self.g = normal_equations(left, right, rows_left, rows_right, r)
+            G, g = normal_equations(left, right, rows_left, rows_right, r)
             try:
                 e, V = torch.linalg.eigh(G)
             except torch.linalg.LinAlgError:  # the fall-back: QR on J_S
-                self.method = "qr"
+                pass
             else:
-                self.eigen = (e.clamp_min(0), V, V.T @ self.g)
+                self.eigen = (e.clamp_min(0), V, V.T @ g)
 
     @property
     def J(self) -> torch.Tensor:
