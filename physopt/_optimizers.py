@@ -65,6 +65,9 @@ class AbstractOptimizer(abc.ABC):
     # the training loop ends their phase once the loss has stalled (see StallRule)
     second_order: bool = False
     needs: str = "closure"
+    # runs data-parallel (docs/distributed.md): its sums over samples are completed across the ranks — in the
+    # training loop's closure (the gradient) and through LeastSquaresObjective.sum (Gram matrices, J^T r, losses)
+    data_parallel: bool = False
     solver_options: dict[str, str] = {}
     solver_defaults: dict[str, Any] = {}
 
@@ -156,6 +159,7 @@ register_optimizer = OPTIMIZERS.register
 class Adam(AbstractOptimizer):
     r"""Adam with an optional exponential learning-rate decay from lr to lr_final over steps."""
 
+    data_parallel = True
     solver_options = {"lr": "lr", "lr_final": "lr_final", "steps": "steps"}
 
     def __init__(self, params, lr: float = 1e-3, lr_final: float | None = None, steps: int = 1, betas=(0.9, 0.999)):
@@ -192,6 +196,7 @@ class LBFGS(AbstractOptimizer):
     """
 
     second_order = True
+    data_parallel = True
 
     def __init__(self, params, lr: float = 1.0, history_size: int = 50, max_line_search: int = 25, rtol: float = 1e-14, patience: int = 5):
         super().__init__(params)

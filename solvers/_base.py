@@ -24,6 +24,7 @@ from typing import ClassVar
 
 from physopt import ConfigurationError, ProblemDefinitionError
 from physopt._registry import Registry
+from physopt.distributed import current, rank_device
 from problems import AbstractProblemFamily, Problem
 
 from ._options import AbstractOptions
@@ -49,6 +50,9 @@ class AbstractSolver(abc.ABC):
     tiny_options: ClassVar[dict] = {}
     #: what it solves: one PDE (a Problem) or, for operator learning, a problems.AbstractProblemFamily
     accepts: ClassVar[type] = Problem
+    #: data-parallel runs (``--nproc N``): "" when the solver shards its samples over the ranks
+    #: (docs/distributed.md), else the one-line reason it runs in one process only
+    single_process_reason: ClassVar[str] = "it has no data-parallel form yet"
 
     def __init__(self, problem: Problem, options: AbstractOptions | None = None, **overrides):
         if not isinstance(problem, self.accepts):
@@ -66,6 +70,12 @@ class AbstractSolver(abc.ABC):
             options = self.Options(**problem.solver_defaults.get(self.name, {}))
         self.options = dataclasses.replace(options, **overrides)
         self.options.validate()
+        self.ranks = current()  # the processes of a data-parallel run (one: physopt.distributed.SINGLE)
+        if self.ranks.sharded and self.single_process_reason:
+            raise ConfigurationError(f"{self.name or type(self).__name__} runs in one process only: "
+                                     f"{self.single_process_reason}; drop --nproc (or use --nproc 1)")
+        if hasattr(self.options, "device"):  # "cuda" on several processes: this rank's GPU
+            self.options = dataclasses.replace(self.options, device=rank_device(self.options.device, self.ranks))
 
     @classmethod
     def summary(cls) -> str:

@@ -17,6 +17,7 @@ import torch
 
 from physopt import AbstractOptimizer, TrainingDiverged
 from physopt._atomic import atomic_torch_save
+from physopt.distributed import SINGLE, Ranks
 
 __all__ = [
     "StepRecord",
@@ -86,6 +87,7 @@ class TrainingState:
     optimizer_state: dict | None = None  # restored from a checkpoint, applied on (re)creation
     mid_step: bool = False  # True while a step runs: an exit now leaves a step half done
     clock_start: float = dataclasses.field(default=0.0, repr=False)  # perf_counter() at elapsed = 0
+    ranks: Ranks = dataclasses.field(default=SINGLE, repr=False)  # the processes of a data-parallel run
 
     @property
     def total_steps(self) -> int:

@@ -47,6 +47,7 @@ from ._training import (
     NaNGuard,
     TargetError,
     TrainingState,
+    check_data_parallel,
     train,
 )
 
@@ -62,6 +63,9 @@ class _Batch:
         self.interior: torch.Tensor | None = None
         self.interior_data: dict[str, torch.Tensor] = {}  # the problem's point_data at the interior points
         self.conditions: list[dict] = []
+        # points of each term over all ranks (a data-parallel run holds its shard; the scales use these)
+        self.interior_count = 0
+        self.condition_counts: list[int] = []
 
 
 @register_solver("pinn")
@@ -74,6 +78,7 @@ class PINN(AbstractSolver):
     """
 
     Options = PINNOptions
+    single_process_reason = ""  # data-parallel: each rank its shard of every term's points
     tiny_options = {"points": 64, "boundary_points": 16, "width": 8, "depth": 1, "steps": 10, "optimizer": "adam"}
 
     def __init__(self, problem: Problem, options: PINNOptions | None = None, **overrides):
@@ -98,6 +103,10 @@ class PINN(AbstractSolver):
                 self.hard = None
         self.soft = problem.soft_conditions(self.hard)
         self.term_names = term_names(self.soft)
+        check_data_parallel(parse_schedule(o.optimizer, o.steps), self.ranks)
+        if self.ranks.sharded and o.diagnostics_every:
+            raise ConfigurationError("diagnostics_every is not available on several processes (its spectra are not "
+                                     "reduced over the ranks); drop it, or run with --nproc 1")
         self.rng = np.random.default_rng(o.seed)
         self.generator = torch.Generator(self.device).manual_seed(o.seed)  # domains that draw points on the device
         self.batch = self.sample()
@@ -149,8 +158,22 @@ class PINN(AbstractSolver):
             mapped = (np.column_stack([mapped[0], t]),) + mapped[1:]
         return mapped
 
+    def _shard(self, points, what: str):
+        """This rank's rows of ``points`` (all of them in one process); too few to split is a clear error."""
+        if not self.ranks.sharded:
+            return points
+        if len(points) < self.ranks.world_size:
+            raise ConfigurationError(f"{what}: {len(points)} points cannot be split over {self.ranks.world_size} "
+                                     f"processes; use at least {self.ranks.world_size} (or fewer processes)")
+        return points[self.ranks.shard(len(points))]
+
     def sample(self) -> _Batch:
-        """Draw collocation points for the residual and each soft condition (each condition says where)."""
+        """Draw collocation points for the residual and each soft condition (each condition says where).
+
+        On several ranks every rank draws the same points (seed and RNG states are shared) and keeps
+        its contiguous shard of each term's, so the union is exactly what one process trains on,
+        for any number of ranks.
+        """
         # a checkpoint redraws this very batch
         self._rng_before_batch = {"numpy": _encode_rng(self.rng), "torch": self.generator.get_state()}
         p, o = self.problem, self.options
@@ -159,14 +182,19 @@ class PINN(AbstractSolver):
         # random sampling drawn on the device by the problem's law (space-time), else the domain's (stationary)
         draw = getattr(p, "draw_interior", None) or (getattr(d, "draw_interior", None) if not p.has_time else None)
         if draw is not None and o.sampling == "uniform":
-            batch.interior = draw(o.points, self.generator, self.dtype, self.device)
+            interior = draw(o.points, self.generator, self.dtype, self.device)
         else:
-            batch.interior = self._tensor(self._space_time(o.points, d.n_unit_interior, d.map_interior)[0])
+            interior = self._space_time(o.points, d.n_unit_interior, d.map_interior)[0]
+        batch.interior_count = len(interior)
+        interior = self._shard(interior, "points")
+        batch.interior = (interior if torch.is_tensor(interior) else self._tensor(interior)).contiguous()
         batch.interior_data = p.point_data(batch.interior)
         sampler = PointSampler(o.boundary_points, self._space_time,
                                lambda n, dim: unit_cube_samples(n, dim, o.sampling, self.rng))
-        for c in self.soft:
-            points = {name: self._tensor(array) for name, array in c.sample(p, sampler).items()}
+        for c, key in zip(self.soft, self.term_names):
+            arrays = c.sample(p, sampler)
+            batch.condition_counts.append(len(next(iter(arrays.values()))))
+            points = {name: self._tensor(self._shard(array, f"condition {key}")).contiguous() for name, array in arrays.items()}
             batch.conditions.append({"condition": c, **points})
         return batch
 
@@ -185,11 +213,12 @@ class PINN(AbstractSolver):
         def residual(u, x, *values):  # the problem's point_data, row by row, as keyword arguments
             return p.residual(u, x, **dict(zip(keys, values)))
 
-        terms = [("residual", residual, (self.batch.interior, *data), 1 / math.sqrt(len(self.batch.interior)), 2)]
-        for entry, key in zip(self.batch.conditions, self.term_names):
+        # scaled by the term's point count over all ranks: the ranks' losses add up to one process's
+        terms = [("residual", residual, (self.batch.interior, *data), 1 / math.sqrt(self.batch.interior_count), 2)]
+        for entry, key, count in zip(self.batch.conditions, self.term_names, self.batch.condition_counts):
             c = entry["condition"]
             args = tuple(v for k, v in entry.items() if k != "condition")  # the sampled arrays, in their order
-            terms.append((key, c.residual, args, math.sqrt(c.weight / len(args[0])), c.derivative_order))
+            terms.append((key, c.residual, args, math.sqrt(c.weight / count), c.derivative_order))
         return terms
 
     def residual_terms(self, field=None) -> dict[str, torch.Tensor]:
@@ -202,7 +231,10 @@ class PINN(AbstractSolver):
             }
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its terms on the current collocation points (``compile``: through ``torch.compile``)."""
+        """Total loss and its terms on the current collocation points (``compile``: through ``torch.compile``).
+
+        On several ranks: this rank's part of them (the training loop sums the ranks' values and gradients).
+        """
         if self.options.compile == "off":
             return self._loss()
         if self._compiled_loss is None:  # one graph: the batch and the STDE directions are its inputs, not constants
@@ -259,7 +291,7 @@ class PINN(AbstractSolver):
 
         return LeastSquaresObjective(
             flat, residual, lambda theta: self.residual_terms(self.field_at(flat, theta)),
-            jets.jacobian if deep else jacobian, jets.kronecker if jets is not None else None, value,
+            jets.jacobian if deep else jacobian, jets.kronecker if jets is not None else None, value, self.ranks,
         )
 
     # ----- solve --------------------------------------------------------------------
@@ -270,7 +302,7 @@ class PINN(AbstractSolver):
 
     def make_state(self, checkpoint: dict | None = None) -> TrainingState:
         phases = parse_schedule(self.options.optimizer, self.options.steps)
-        state = TrainingState(self.model, phases)
+        state = TrainingState(self.model, phases, ranks=self.ranks)
         if checkpoint is not None:
             saved = [tuple(x) for x in checkpoint["phases"]]
             if saved != [tuple(x) for x in phases]:
@@ -328,7 +360,7 @@ class PINN(AbstractSolver):
         info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
         if getattr(self, "curriculum_results", None):
             info["curriculum"] = self.curriculum_results
-        info["final_loss"] = float(self.loss()[0].detach())  # at the final parameters
+        info["final_loss"] = float(self.ranks.sum(self.loss()[0].detach()))  # at the final parameters, all ranks
         return Solution(self.problem, self.model, self.field, info)
 
 

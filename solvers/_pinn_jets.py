@@ -188,18 +188,27 @@ class JetResiduals:
                 group = groups["residual" if name == "residual" else "conditions"]
                 for g in grads:  # each residual component counts as its own samples
                     group.append([(rec, gl.detach()) for rec, gl in zip(records, g)])
-        layers = []
-        for i, (weight, bias) in enumerate(self.structure.linear):
-            pairs = []
+        # per layer and group: A = the sample-weighted mean of the terms' input factors, B = the sum of their output
+        # factors; on several ranks both are completed by one all_reduce of (A * count, B, count) over all layers
+        partial = []
+        for i in range(len(self.structure.linear)):
             for samples in groups.values():
                 if not samples:
                     continue
                 factors = [kronecker_factors([s[i][0]], [s[i][1]])[0] for s in samples]
                 counts = [s[i][0].inputs.shape[0] * s[i][0].inputs.shape[1] for s in samples]
                 total = sum(counts)
-                A = sum(f[0] * (c / total) for f, c in zip(factors, counts))
-                B = sum(f[1] for f in factors)
-                pairs.append((A.detach(), B.detach()))
+                A = sum(f[0] * c for f, c in zip(factors, counts)).detach()
+                B = sum(f[1] for f in factors).detach()
+                partial += [A, B, A.new_tensor(float(total))]
+        summed = iter(self.solver.ranks.sum_all(partial))
+        layers = []
+        for weight, bias in self.structure.linear:
+            pairs = []
+            for samples in groups.values():
+                if samples:
+                    A, B, total = next(summed), next(summed), next(summed)
+                    pairs.append((A / total, B))
             layers.append(KroneckerBlock(weight, bias, pairs))
         offsets = [0] + list(itertools.accumulate(self.flat.sizes))
         slices = {name: slice(a, b) for name, a, b in zip(self.flat.names, offsets[:-1], offsets[1:])}

@@ -25,6 +25,7 @@ from typing import Callable, Protocol
 import torch
 
 from physopt import OPTIMIZERS, ConfigurationError, StallRule
+from physopt.distributed import interrupt_requested
 
 from ._callbacks import (
     Callback,
@@ -57,6 +58,7 @@ __all__ = [
     "run_loop",
     "train",
     "load_checkpoint",
+    "check_data_parallel",
 ]
 
 
@@ -78,16 +80,42 @@ class StepSource(Protocol):
         return its record; or set ``state.stop_reason`` and return ``None`` when the run is complete."""
 
 
+def check_data_parallel(phases, ranks) -> None:
+    """A one-line error, before any work, for an optimizer of the schedule that cannot run on several ranks."""
+    if not ranks.sharded:
+        return
+    serial = [name for name, _ in phases if not OPTIMIZERS.get(name).data_parallel]
+    if serial:
+        able = ", ".join(name for name, cls in OPTIMIZERS.items() if cls.data_parallel)
+        raise ConfigurationError(f"optimizer {', '.join(serial)} does not run on several processes (its sums over "
+                                 f"samples are not reduced over the ranks); use one of: {able}")
+
+
+def _agree_on_stop(state: TrainingState, stop: StopTraining | None) -> StopTraining | None:
+    """On several ranks: stop all when one stops (a time budget is measured per rank), with the first one's reason;
+    a deferred Ctrl-C/SIGTERM (:func:`physopt.distributed.defer_interrupts`) interrupts all after this step."""
+    if not state.ranks.active or not state.ranks.any(stop is not None or interrupt_requested()):
+        return stop
+    reasons = state.ranks.gather("\0interrupt" if interrupt_requested() else None if stop is None else str(stop))
+    if "\0interrupt" in reasons:
+        raise KeyboardInterrupt
+    return StopTraining(next(r for r in reasons if r is not None))
+
+
 def run_loop(state: TrainingState, step: StepSource, callbacks: list[Callback] = ()) -> TrainingState:
     """Run ``step`` until it returns ``None``, a callback raises :class:`StopTraining` or an error ends the run.
 
     Handled here once for every solver: the wall clock (continued over resumes), the best
     measured error, the callbacks (progress, metrics, checkpoints, NaN guard, targets), the
-    stop reason, and ``on_end`` on every exit, Ctrl-C included.
+    stop reason, and ``on_end`` on every exit, Ctrl-C included. On several ranks
+    (``state.ranks``): rank 0's parameters to all at the start, the stop decided together,
+    and a check at the end that every rank holds the same parameters.
     """
     for cb in callbacks:
         cb.on_start(state)
+    state.ranks.broadcast_parameters(state.model)
     state.clock_start = time.perf_counter() - state.elapsed
+    finished = False
     try:
         while True:
             state.mid_step = True
@@ -98,14 +126,25 @@ def run_loop(state: TrainingState, step: StepSource, callbacks: list[Callback] =
             if record.error is not None:
                 state.best_error = record.error if state.best_error is None else min(state.best_error, record.error)
             state.last = record
-            for cb in callbacks:
-                cb.on_step(state, record)
+            stop = None
+            try:
+                for cb in callbacks:
+                    cb.on_step(state, record)
+            except StopTraining as raised:
+                stop = raised
+            stop = _agree_on_stop(state, stop)
+            if stop is not None:
+                raise stop
+        finished = True
     except StopTraining as stop:
         state.stop_reason = str(stop)
+        finished = True
     finally:
         state.tick()
         for cb in callbacks:
             cb.on_end(state)
+    if finished:
+        state.ranks.check_in_sync(torch.cat([p.detach().reshape(-1) for p in state.model.parameters()]))
     return state
 
 
@@ -153,9 +192,14 @@ class OptimizerSteps:
         if state.optimizer.closure_needs_gradient:
             loss, terms = self.loss_fn()
             loss.backward()
+            state.ranks.sum_gradients(state.model.parameters())  # one all_reduce of the flat gradient
         else:  # the optimizer differentiates its own objective: the loss is for the metrics only
             with torch.no_grad():
                 loss, terms = self.loss_fn()
+        if state.ranks.active:  # this rank's part: the loss and its terms over all ranks, in one all_reduce
+            names = list(terms)
+            summed = state.ranks.sum(torch.stack([loss.detach().reshape(())] + [terms[k].detach().reshape(()) for k in names]))
+            loss, terms = summed[0], dict(zip(names, summed[1:]))
         if not self.terms:  # keep the terms of the first evaluation: they add up to the step's loss
             self.terms.update(terms)
         return loss

@@ -9,18 +9,21 @@ never a traceback. Exit codes: 0 done, 2 bad input, 3 training diverged,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import problems
 import solvers
 
+from .. import distributed
 from .._derivative_mode import available_derivative_modes
-from .._devices import available_devices
+from .._devices import available_devices, default_device
 from .._errors import ConfigurationError, Interrupted, PhysoptError, TrainingDiverged
 from .._optimizers import OPTIMIZERS, SCHEDULES
 from ..viz import PLOT_KINDS
 from ._flags import add_option_flags, check_flags_fit, given_options, option_flags, with_flag
+from ._launch import LAUNCHED, launch, record_rank_error, start_rank
 from ._run import format_summary, solve_to_directory
 
 __all__ = ["main", "build_parser", "solver_flags", "pairs", "option_values"]
@@ -58,6 +61,9 @@ def _add_solve(sub, flags) -> None:
     group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-render", action="store_true", help="write fields but no PNGs")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="data-parallel on N processes through torch.distributed (one per GPU with --device cuda); "
+                        "ignored when torchrun or srun started this process (docs/distributed.md)")
     add_option_flags(p, flags)
 
 
@@ -175,6 +181,10 @@ def cmd_solve(args, argv) -> int:
     options, given, set_pairs = option_values(args)
     if args.out is None and args.resume:
         raise ConfigurationError("--resume needs --out RUN_DIR (the run to continue)")
+    device = options.get("device") or default_device()
+    if args.nproc is not None and distributed.environment() is None:  # the launcher: the ranks run this command
+        return launch(argv, args.nproc, device)
+    start_rank(device)
     try:
         summary = solve_to_directory(
             args.problem,
@@ -190,7 +200,8 @@ def cmd_solve(args, argv) -> int:
         )
     except ConfigurationError as exc:
         raise with_flag(exc, given, set_pairs) from None
-    print(format_summary(summary, Path(summary["run_dir"])))
+    if summary is not None:  # rank 0 (or the one process) reports
+        print(format_summary(summary, Path(summary["run_dir"])))
     return 0
 
 
@@ -270,6 +281,15 @@ def _run_command(args, argv) -> int:
     return EXIT_USAGE
 
 
+def _report(exc: BaseException, message: str) -> None:
+    """Print ``physopt: MESSAGE``; in a rank of a data-parallel run, also record it for the launcher (which
+    prints it once for ``--nproc``) and name the rank."""
+    if record_rank_error(exc, message):
+        found = distributed.environment()
+        where = "" if found is None else f" (rank {found['rank']})"
+        print(f"physopt{where}: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``physopt ARGV``; returns the exit code (argparse's usage errors leave through ``SystemExit(2)``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -277,14 +297,21 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return _run_command(args, argv)
     except TrainingDiverged as exc:
-        print(f"physopt: error: training diverged: {exc}", file=sys.stderr)
+        _report(exc, f"error: training diverged: {exc}")
         return EXIT_DIVERGED
     except Interrupted as exc:
-        print(f"physopt: {exc}", file=sys.stderr)
+        _report(exc, str(exc))
         return EXIT_INTERRUPTED
     except PhysoptError as exc:
-        print(f"physopt: error: {exc}", file=sys.stderr)
+        _report(exc, f"error: {exc}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("physopt: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        _report(exc, "interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug or an error in user code: its traceback, and the launcher told
+        if distributed.environment() is None:
+            raise
+        _report(exc, f"error: {type(exc).__name__}: {exc}")
+        if os.environ.get(LAUNCHED) != "1":
+            raise
+        return 1

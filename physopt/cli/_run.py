@@ -13,6 +13,7 @@ import torch
 import problems
 import solvers
 
+from .. import distributed
 from .._devices import describe_device
 from .._errors import ConfigurationError, Interrupted, PhysoptError, ProblemDefinitionError, TrainingDiverged
 from .._run_directory import RunDirectory
@@ -63,6 +64,7 @@ def _config(problem_spec, problem, solver_name, opts, solver, command_line) -> d
         "conditions": solver.enforcement(),
         "versions": {"physopt": _version(), "torch": torch.__version__, "python": platform.python_version()},
         "command": command_line,
+        "processes": solver.ranks.world_size,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 
@@ -80,11 +82,20 @@ def _solve(solver, run, checkpoint, progress, problem_spec, solver_name):
         raise
     except KeyboardInterrupt:
         if (run / RunDirectory.CHECKPOINT).is_file():
+            processes = solver.ranks.world_size
             raise Interrupted(
                 f"interrupted; the checkpoint in '{run.path}' is kept: continue with "
-                f"`physopt solve {problem_spec} --out {run.path} --resume`"
+                f"`physopt solve {problem_spec} --out {run.path} --resume{f' --nproc {processes}' * (processes > 1)}`"
             ) from None
         raise Interrupted("interrupted before the first checkpoint; nothing to resume") from None
+
+
+def _solve_quietly(solver, checkpoint) -> None:
+    """A rank other than 0: the same training (its shard of the samples), no files, no output."""
+    try:
+        solver.solve(checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted") from None
 
 
 def _metrics(solution) -> tuple[dict, dict]:
@@ -105,6 +116,7 @@ def _summary(problem_spec, solver_name, problem, opts, solution, run, t0) -> dic
         "solver": solver_name,
         "dtype": opts.as_dict().get("dtype"),
         "device": describe_device(opts.as_dict().get("device", "cpu")),
+        "processes": distributed.current().world_size,
         "steps": solution.info.get("steps"),
         "stop_reason": solution.info.get("stop_reason"),
         "final_loss": solution.info.get("final_loss"),
@@ -139,13 +151,16 @@ def solve_to_directory(
     """Solve a problem and write a complete run directory; return the summary.
 
     This is ``physopt solve`` without the argument parsing. ``solver_name`` is a
-    registered name or ``path/to/file.py[:Class]``.
+    registered name or ``path/to/file.py[:Class]``. In a data-parallel run every rank
+    calls it; rank 0 writes the directory and returns the summary, the others ``None``.
     """
     params, options = dict(params or {}), dict(options or {})
     solver_cls = solvers.resolve_solver(solver_name)
+    ranks = distributed.current()  # a data-parallel run: every rank solves; rank 0 alone writes and prints
     if out is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{spec_stem(problem_spec)}-{spec_stem(solver_name)}-{stamp}"
+    out = Path(ranks.from_main(str(out)))
 
     checkpoint = None
     if resume:
@@ -156,6 +171,8 @@ def solve_to_directory(
     suggested = {k: str(v) for k, v in problem.solver_defaults.get(solver_cls.name, {}).items()}
     opts = solver_cls.Options.from_strings({**suggested, **options})  # the user's choices over the problem's
     solver = solver_cls(problem, opts)  # validates everything before any file is written
+    if not ranks.is_main:
+        return _solve_quietly(solver, checkpoint)
     if not resume:  # only once the problem, options and network are known to be good
         run = RunDirectory.prepare(out, force=force)
     config = _config(problem_spec, problem, solver_name, opts, solver, command_line)
@@ -252,5 +269,6 @@ def format_summary(summary: dict, out: Path) -> str:
             parts.append(f"constant floor {errors['constant_floor_rel_l2']:.3e} · non-constant part {errors['nonconstant_rel_l2']:.3e}")
     else:
         parts.append(f"final loss = {summary['final_loss']:.3e} (no reference solution)")
-    parts.append(f"{summary['dtype']} on {summary['device']}")
+    processes = summary.get("processes", 1)
+    parts.append(f"{summary['dtype']} on {summary['device']}" + (f" × {processes} processes" if processes > 1 else ""))
     return " · ".join(parts) + f"\nstopped: {summary['stop_reason']}\nrun directory: {out}"

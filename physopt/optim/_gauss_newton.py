@@ -128,6 +128,7 @@ class AbstractGaussNewton(AbstractOptimizer):
     closure_needs_gradient = False
     second_order = True
     needs = "least_squares"
+    data_parallel = True  # J^T J (or Gram products, cg), J^T r and the losses summed over the ranks
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, solver: str = "auto", damping: float = 1e-10,
                  damping_min: float = 1e-14, damping_max: float = 1e2, cg_iterations: int = 300, max_halvings: int = 30,
@@ -151,6 +152,11 @@ class AbstractGaussNewton(AbstractOptimizer):
         self._factorisation = None  # (solver, theta, r, factors) of the last dense linearisation
 
     def _choose(self, n: int, p: int) -> str:
+        if self.objective.ranks.sharded:  # rows on several processes: only P-space sums can be completed
+            if self.solver in ("svd", "pinv", "woodbury"):
+                raise ConfigurationError(f"{self.name}: the {self.solver} solver needs every residual row in one process; "
+                                         "on several processes use --engd-solver gram or cg (auto picks them)")
+            return self.solver if self.solver != "auto" else ("gram" if p <= 8192 else "cg")
         if self.solver != "auto":
             return self.solver
         if min(n, p) <= 8192 and n * p <= 50_000_000:  # dense J (<= 400 MB in float64); Cholesky of the smaller
@@ -170,7 +176,7 @@ class AbstractGaussNewton(AbstractOptimizer):
             U, s, Vh = torch.linalg.svd(J, full_matrices=False)
             factors = (J, U, s, Vh)
         else:
-            G = kernel_matrix(J) if solver == "woodbury" else gram_matrix(J)
+            G = kernel_matrix(J) if solver == "woodbury" else self.objective.sum(gram_matrix(J))
             factors = (J, _DampedSolver(G), _largest_eigenvalue(G))
         self._factorisation = (solver, theta.clone(), r.clone(), factors)
         return factors
@@ -209,14 +215,20 @@ class AbstractGaussNewton(AbstractOptimizer):
             lam = self.mu * top
             if solver == "woodbury":
                 return -(J.T @ solve(b, lam)), lam
-            return -solve(J.T @ b, lam), lam
+            return -solve(self.objective.sum(J.T @ b), lam), lam
         # cg: matrix-free
+        total = self.objective.sum
+
+        def gram_product(V):
+            return total(gram_vector_product(residual, theta, V))
+
         if self._scale is None:
-            self._scale, _ = power_iteration(lambda V: gram_vector_product(residual, theta, V), theta.numel(), iterations=30,
+            start = torch.Generator(device=theta.device).manual_seed(0)  # the same start on every rank
+            self._scale, _ = power_iteration(gram_product, theta.numel(), iterations=30, generator=start,
                                              dtype=theta.dtype, device=theta.device)
         lam = self.mu * self._scale
-        g = -(torch.func.vjp(residual, theta)[1](b)[0])
-        delta, _ = conjugate_gradient(lambda v: gram_vector_product(residual, theta, v) + lam * v, g, self.cg_iterations)
+        g = -total(torch.func.vjp(residual, theta)[1](b)[0])
+        delta, _ = conjugate_gradient(lambda v: gram_product(v) + lam * v, g, self.cg_iterations)
         return delta, lam
 
     def linearise(self):
@@ -227,7 +239,7 @@ class AbstractGaussNewton(AbstractOptimizer):
             delta, lam = self.direction(theta, r)
         except (FloatingPointError, torch.linalg.LinAlgError):
             delta, lam = None, self.mu
-        return theta, r, float(r @ r), delta, lam
+        return theta, r, float(self.objective.sum(r @ r)), delta, lam
 
     def reject(self, current: float, limit: int, what: str) -> None:
         """Count a rejected step; after ``limit`` in a row, say why in ``stop_reason``."""

@@ -80,6 +80,7 @@ class KFAC(AbstractOptimizer):
     closure_needs_gradient = False
     second_order = True
     needs = "kronecker"
+    data_parallel = True  # the solver sums the factors over the ranks; J^T r, the 2x2 model and losses here
     solver_options = {"damping": "kfac_damping"}
 
     def __init__(self, params, objective: LeastSquaresObjective | None = None, damping: float = 1e-3,
@@ -150,7 +151,8 @@ class KFAC(AbstractOptimizer):
             gradient = vjp(r)[0]
             jvp = functools.partial(jacobian_vector_product, residual, theta)
             self._update_factors(curvature)
-        current = float(r @ r)
+        gradient = self.objective.sum(gradient)  # J^T r over all rows (the factors are the solver's, already summed)
+        current = float(self.objective.sum(r @ r))
         try:
             direction = -self.precondition(gradient)
         except torch.linalg.LinAlgError:
@@ -198,8 +200,8 @@ class KFAC(AbstractOptimizer):
         V = torch.stack(vectors)
         with torch.no_grad():
             JV = jvp(V)  # (k, N)
-            M = JV @ JV.T + self.damping * (V @ V.T)
-            c = JV @ r
+            JTJ, c = self.objective.ranks.sum_all([JV @ JV.T, JV @ r])
+            M = JTJ + self.damping * (V @ V.T)
             try:
                 coef = -torch.linalg.solve(M, c)
             except torch.linalg.LinAlgError:

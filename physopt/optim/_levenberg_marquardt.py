@@ -70,7 +70,7 @@ class LevenbergMarquardt(AbstractGaussNewton):
         with torch.no_grad():
             J = getattr(self, "jacobian", None)
             Jd = J @ delta if J is not None else torch.func.jvp(self.objective.residual, (theta,), (delta,))[1]
-            predicted = current - float((r + Jd) @ (r + Jd))
+            predicted = current - float(self.objective.sum((r + Jd) @ (r + Jd)))
             step, ratio = delta, 0.0
             if self.geodesic:  # second-order correction along the geodesic (Transtrum & Sethna 2012)
                 h = self.geodesic_h

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from ..curvature import FlatParameters, residual_jacobian
+from ..distributed import SINGLE, Ranks
 
 __all__ = ["LeastSquaresObjective"]
 
@@ -32,6 +33,13 @@ class LeastSquaresObjective:
     kronecker_fn: Callable[[torch.Tensor], object] | None = None
     # r(theta) as a value (no graph), e.g. remembered from the loss evaluation the training loop just made
     value_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # the processes of a data-parallel run: r holds this rank's rows, and sums over rows (the loss,
+    # J^T J, J^T r, ||r + J d||^2) are completed by ``sum`` across the ranks
+    ranks: Ranks = SINGLE
+
+    def sum(self, partial: torch.Tensor) -> torch.Tensor:
+        """A sum over residual rows, completed across the ranks of a data-parallel run (one process: itself)."""
+        return self.ranks.sum(partial)
 
     @torch.no_grad()
     def value(self, theta: torch.Tensor) -> torch.Tensor:
@@ -45,5 +53,6 @@ class LeastSquaresObjective:
         return residual_jacobian(self.residual, theta)
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
+        r""":math:`\|r(\theta)\|^2` over all rows (all ranks)."""
         r = self.residual(theta)
-        return r @ r
+        return self.sum(r @ r)
