@@ -165,6 +165,7 @@ class DeepONet(AbstractDeepONetSolver):
     """DeepONet: branch x trunk in the Cartesian-product form, trained on solved draws of a problem family."""
 
     Options = DeepONetOptions
+    single_process_reason = ""  # data-parallel: each rank its share of every minibatch
     tiny_options = {"latent": 8, "branch_width": 8, "trunk_width": 8, "epochs": 2, "train": 20, "test": 5,
                     "batch_size": 10, "resolution": 16}
 
@@ -174,7 +175,7 @@ class DeepONet(AbstractDeepONetSolver):
         u = self.tensor(self.data.train_inputs).reshape(self.data.train, -1)
         s = self.tensor(self.data.train_outputs).reshape(self.data.train, -1)
         y = self.tensor(self.problem.output_points(self.resolution))
-        batches = EpochBatches(self.data.train, o.batch_size, o.seed, self.device)
+        batches = EpochBatches(self.data.train, o.batch_size, o.seed, self.device, self.ranks)
         current = {}
 
         def before_step(step):
@@ -182,7 +183,7 @@ class DeepONet(AbstractDeepONetSolver):
 
         def loss():
             index = current["index"]
-            value = data_loss(o.loss, self.model(u[index], y)[..., 0], s[index])
+            value = data_loss(o.loss, self.model(u[index], y)[..., 0], s[index], batches)
             return value, {"data": value}
 
         return self.run(o.epochs * batches.per_epoch, loss, before_step, callbacks, checkpoint_path, checkpoint)

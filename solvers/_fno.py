@@ -88,6 +88,7 @@ class FNO(AbstractSolver):
 
     Options = FNOOptions
     accepts = AbstractProblemFamily
+    single_process_reason = ""  # data-parallel: each rank its share of every minibatch
     tiny_options = {"modes": 4, "width": 8, "layers": 2, "projection": 8, "epochs": 2, "train": 20, "test": 5,
                     "batch_size": 10, "resolution": 16}
 
@@ -140,7 +141,7 @@ class FNO(AbstractSolver):
                     getattr(self.model, f"{name}_std").fill_(values.std().clamp_min(1e-12))
         test_a, test_s = self.tensor(self._coarse(data.test_inputs)), self.tensor(self._coarse(data.test_outputs))
         monitor = self._error(test_a, test_s) if data.test else None
-        batches = EpochBatches(data.train, o.batch_size, o.seed, self.device)
+        batches = EpochBatches(data.train, o.batch_size, o.seed, self.device, self.ranks)
         current = {}
 
         def before_step(step):
@@ -148,7 +149,7 @@ class FNO(AbstractSolver):
 
         def loss():
             index = current["index"]
-            value = data_loss(o.loss, self.model(a[index]), s[index])
+            value = data_loss(o.loss, self.model(a[index]), s[index], batches)
             return value, {"data": value}
 
         info = train_operator(self, o.epochs * batches.per_epoch, loss, before_step, monitor, callbacks, checkpoint_path,

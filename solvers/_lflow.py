@@ -231,6 +231,7 @@ class LFlow(AbstractSolver):
     """Lagrangian flow network: a conserved density (and its velocity) fitted to observations, continuity exact."""
 
     Options = LFlowOptions
+    single_process_reason = "its samples of the flow are not sharded over the ranks yet"
     tiny_options = {"layers": 2, "width": 8, "depth": 1, "steps": 6, "error_every": 0}
 
     def __init__(self, problem: Problem, options: LFlowOptions | None = None, **overrides):

@@ -186,6 +186,7 @@ class LPINN(AbstractSolver):
     """Lagrangian PINN: characteristics and state by two networks, for periodic 1-D transport (convection, Burgers)."""
 
     Options = LPINNOptions
+    single_process_reason = "its characteristic and initial points are not sharded over the ranks yet"
     tiny_options = {"points": 64, "initial_points": 16, "width": 8, "depth": 1, "steps": 10, "optimizer": "adam",
                     "labels": 64}
 

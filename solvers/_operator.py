@@ -25,19 +25,32 @@ import numpy as np
 import torch
 
 from physopt import ConfigurationError, StallRule, default_device, parse_schedule
+from physopt.distributed import SINGLE, Ranks, current
 from problems import AbstractProblemFamily, OperatorData, operator_data
 
 from ._options import AbstractOptions, option
 from ._solution import AbstractSolution
-from ._training import Checkpointer, NaNGuard, TargetError, TimeBudget, TrainingState, train
+from ._training import Checkpointer, NaNGuard, TargetError, TimeBudget, TrainingState, check_data_parallel, train
 
 __all__ = ["AbstractOperatorOptions", "OperatorSolution", "relative_l2_loss", "data_loss", "EpochBatches", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def data_loss(kind: str, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``relative``: :func:`relative_l2_loss`; ``mse``: the mean squared error divided by the mean square of the target."""
+def data_loss(kind: str, predicted: torch.Tensor, target: torch.Tensor, batches: "EpochBatches | None" = None) -> torch.Tensor:
+    """``relative``: :func:`relative_l2_loss`; ``mse``: the mean squared error divided by the mean square of the target.
+
+    With ``batches`` of a data-parallel run (this rank's draws of the step's minibatch): this rank's part of the
+    minibatch's loss — the relative errors summed over its draws and divided by the whole batch's size, or its
+    squared errors over the whole batch's squared target (one ``all_reduce``, no gradient) — so the ranks' parts
+    add up to the loss one process takes.
+    """
+    if batches is not None and batches.ranks.sharded:
+        if kind == "mse":
+            scale = batches.ranks.sum(target.detach().square().sum()).clamp_min(torch.finfo(target.dtype).tiny)
+            return (predicted - target).square().sum() / scale
+        diff = (predicted - target).flatten(1).norm(dim=1)
+        return (diff / target.flatten(1).norm(dim=1).clamp_min(torch.finfo(target.dtype).tiny)).sum() / batches.size
     if kind == "mse":
         return (predicted - target).square().mean() / target.square().mean().clamp_min(torch.finfo(target.dtype).tiny)
     return relative_l2_loss(predicted, target)
@@ -88,19 +101,30 @@ class AbstractOperatorOptions(AbstractOptions):
 
 
 class EpochBatches:
-    """Minibatch indices of step k: epoch ``k // per_epoch``, a fresh permutation of the draws every epoch."""
+    """Minibatch indices of step k: epoch ``k // per_epoch``, a fresh permutation of the draws every epoch.
 
-    def __init__(self, n: int, batch_size: int, seed: int, device):
-        self.n, self.batch_size, self.seed, self.device = n, min(batch_size, n), seed, device
+    On several ranks each takes its contiguous share of every minibatch (``size`` is the whole batch's):
+    the ranks together take the step one process takes, for any number of ranks. (A
+    ``DistributedSampler`` would give each rank a batch of its own: W times the batch, another run.)
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, device, ranks: Ranks = SINGLE):
+        self.n, self.batch_size, self.seed, self.device, self.ranks = n, min(batch_size, n), seed, device, ranks
+        if ranks.sharded and self.batch_size < ranks.world_size:
+            raise ConfigurationError(f"batch_size {self.batch_size} cannot be split over {ranks.world_size} processes; "
+                                     f"use a batch of at least {ranks.world_size} draws (or fewer processes)")
         self.per_epoch = math.ceil(n / self.batch_size)
         self._epoch, self._order = None, None
+        self.size = self.batch_size  # draws in the last minibatch over all ranks
 
     def __call__(self, step: int) -> torch.Tensor:
         epoch, k = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(1_000_003 * self.seed + epoch)
             self._epoch, self._order = epoch, torch.randperm(self.n, generator=g).to(self.device)
-        return self._order[k * self.batch_size:(k + 1) * self.batch_size]
+        batch = self._order[k * self.batch_size:(k + 1) * self.batch_size]
+        self.size = len(batch)
+        return batch[self.ranks.shard(len(batch))] if self.ranks.sharded else batch
 
 
 def training_callbacks(o: AbstractOperatorOptions, callbacks, checkpoint_path) -> list:
@@ -121,7 +145,8 @@ def train_operator(solver, steps: int, loss, before_step, monitor, callbacks, ch
     ``monitor`` is the test error (or ``None``), measured every ``error_every`` steps (default: ten times a run).
     """
     o = solver.options
-    state = TrainingState(solver.model, parse_schedule(o.optimizer, steps))
+    state = TrainingState(solver.model, parse_schedule(o.optimizer, steps), ranks=solver.ranks)
+    check_data_parallel(state.phases, solver.ranks)
     if checkpoint is not None:
         state.load(checkpoint)
     train(state, loss, solver.optimizer_options, training_callbacks(o, callbacks, checkpoint_path), monitor,
@@ -134,7 +159,8 @@ def load_data(family: AbstractProblemFamily, o: AbstractOperatorOptions, progres
     """The dataset the options ask for (cached, generated, or the file ``o.dataset``); a line on stderr before generating."""
     if progress is None:
         def progress(line):
-            print(f"physopt: {line}", file=sys.stderr)
+            if current().is_main:  # every rank of a data-parallel run loads the data; one says so
+                print(f"physopt: {line}", file=sys.stderr)
     return operator_data(family, o.resolution or None, o.train or None, o.test or None, o.data_seed, o.dataset or None,
                          progress=progress)
 

@@ -119,6 +119,8 @@ class TENG(GridFits, AbstractSolver):
     """Time-evolving natural gradient for u_t = L[u] on periodic boxes (``Problem.rhs``)."""
 
     Options = TENGOptions
+    single_process_reason = ("each time step is a chain of small least-squares fits on one grid (its rows could be sharded with the normal "
+                             "equations summed; not done: one GPU runs the paper's scale, docs/solvers/teng.md)")
     tiny_options = {"grid": 16, "features": 2, "width": 8, "depth": 1, "dt": 0.005, "init_iterations": 50,
                     "iterations": 3, "corrector_iterations": 5}
 
