@@ -50,6 +50,7 @@ class Ranks:
     def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, joined: bool = False):
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.joined = joined  # in a process group (of one process, too: ``--nproc 1`` runs every reduction)
+        self.device = "cpu"  # where the backend reduces: cuda:LOCAL_RANK for NCCL, the CPU for gloo
         self.stats = {"calls": 0, "seconds": 0.0, "bytes": 0}
 
     def __repr__(self) -> str:
@@ -116,11 +117,11 @@ class Ranks:
             for t in list(module.parameters()) + list(module.buffers()):
                 self._timed(lambda t=t: dist.broadcast(t.data, 0), t)
 
-    def any(self, flag: bool, device="cpu") -> bool:
+    def any(self, flag: bool, device=None) -> bool:
         """True on every rank when ``flag`` is true on at least one."""
         if not self.active:
             return bool(flag)
-        value = torch.tensor([1.0 if flag else 0.0], device=device)
+        value = torch.tensor([1.0 if flag else 0.0], device=device or self.device)
         self._timed(lambda: dist.all_reduce(value, op=dist.ReduceOp.MAX), value)
         return bool(value.item() > 0)
 
@@ -178,7 +179,10 @@ def current() -> Ranks:
     if not (dist.is_available() and dist.is_initialized()):
         return SINGLE
     if _current is None or _current.world_size != dist.get_world_size():
-        _current = Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), joined=True)
+        local_rank = (environment() or {}).get("local_rank", 0)  # torchrun's LOCAL_RANK or srun's SLURM_LOCALID
+        _current = Ranks(dist.get_rank(), dist.get_world_size(), local_rank, joined=True)
+        if dist.get_backend() == "nccl":
+            _current.device = f"cuda:{torch.cuda.current_device()}"
     return _current
 
 

@@ -21,19 +21,19 @@ from physopt import distributed  # noqa: E402
 
 PINN = {"points": 256, "boundary_points": 64, "bc": "soft", "width": 12, "depth": 2, "dtype": "float64",
         "steps": 20, "device": "cpu", "error_every": 0}
-OPERATOR = {"train": 20, "test": 5, "resolution": 16, "batch_size": 10, "epochs": 2, "dtype": "float64", "device": "cpu",
+OPERATOR = {"train": 20, "test": 5, "resolution": 16, "batch_size": 10, "epochs": 1, "dtype": "float64", "device": "cpu",
             "latent": 8, "branch_width": 8, "trunk_width": 8}
-FNO = {"train": 20, "test": 5, "resolution": 16, "batch_size": 10, "epochs": 2, "dtype": "float64", "device": "cpu",
+FNO = {"train": 20, "test": 5, "resolution": 16, "batch_size": 10, "epochs": 1, "dtype": "float64", "device": "cpu",
        "modes": 4, "width": 8, "layers": 2, "projection": 8}
 
 #: name -> (solver, problem, options)
 CASES = {
     "lm": ("pinn", "heat1d", {**PINN, "optimizer": "lm", "engd_solver": "gram"}),
-    "lm_cg": ("pinn", "heat1d", {**PINN, "optimizer": "lm", "engd_solver": "cg", "steps": 8}),
-    "engd": ("pinn", "heat1d", {**PINN, "optimizer": "engd", "engd_solver": "gram", "damping": 1e-4, "steps": 10}),
-    "kfac": ("pinn", "heat1d", {**PINN, "optimizer": "kfac", "steps": 10}),
-    "lbfgs": ("pinn", "heat1d", {**PINN, "optimizer": "lbfgs", "steps": 10}),
-    "adam_resampled": ("pinn", "poisson2d", {**PINN, "optimizer": "adam", "resample_every": 3, "bc": "auto", "steps": 10}),
+    "lm_cg": ("pinn", "heat1d", {**PINN, "optimizer": "lm", "engd_solver": "cg", "steps": 4}),
+    "engd": ("pinn", "heat1d", {**PINN, "optimizer": "engd", "engd_solver": "gram", "damping": 1e-4, "steps": 5}),
+    "kfac": ("pinn", "heat1d", {**PINN, "optimizer": "kfac", "steps": 5}),
+    "lbfgs": ("pinn", "heat1d", {**PINN, "optimizer": "lbfgs", "steps": 5}),
+    "adam_resampled": ("pinn", "poisson2d", {**PINN, "optimizer": "adam", "resample_every": 3, "bc": "auto", "steps": 6}),
     "deeponet_mse": ("deeponet", "antiderivative", {**OPERATOR, "loss": "mse"}),
     "fno": ("fno", "antiderivative", FNO),
 }

@@ -9,6 +9,7 @@ environment a launcher sets, the shards, the refusals.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 import problems
 import solvers
 from physopt import ConfigurationError, distributed
+from physopt.cli import main
 from physopt.distributed import Ranks, environment, shard_bounds
 
 from cli_helpers import PROBLEMS_DIR, read_jsonl
@@ -172,10 +174,16 @@ def test_two_ranks_equal_one_process_and_resume_where_interrupted(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("physopt: interrupted; the checkpoint in") and "--nproc 2" in lines[0]
     step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
     assert 0 < step < 20 and not (out / "summary.json").exists()
+    elsewhere = tmp_path / "resumed-in-one-process"
+    shutil.copytree(out, elsewhere)
     run = physopt("solve", INTERRUPTIBLE, "--resume", "--out", out, "--nproc", "2", "--no-progress", "--no-render")
     assert run.returncode == 0, run.stderr
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "loss" in r] == list(range(1, 21))
-    assert relative_difference(final_parameters(out / "model.pt"), final_parameters(uninterrupted / "model.pt")) <= 1e-10
+    expected = final_parameters(uninterrupted / "model.pt")
+    assert relative_difference(final_parameters(out / "model.pt"), expected) <= 1e-10
+    # another number of processes reshards the same points: one process continues the 2-rank run just as well
+    assert main(["solve", str(INTERRUPTIBLE), "--resume", "--out", str(elsewhere), "--no-progress", "--no-render"]) == 0
+    assert relative_difference(final_parameters(elsewhere / "model.pt"), expected) <= 1e-10
 
 
 def test_a_failing_rank_ends_the_run_with_one_line(tmp_path):

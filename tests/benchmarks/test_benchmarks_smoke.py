@@ -202,3 +202,18 @@ def test_operators_benchmark_quick(tmp_path, monkeypatch):
     assert rows["fno_burgers"]["rel_l2_train_resolution"] > 0
     peer = rows["deepxde_antiderivative"]
     assert "skipped" in peer or peer["rel_l2"] > 0
+
+
+def test_distributed_benchmark_quick(tmp_path):
+    """1 process and 2 gloo ranks on the same points: same final loss, communication counted."""
+    out = tmp_path / "distributed.json"
+    result = load("distributed").main(["--quick", "--optimizers", "adam", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(result))
+    rows = {(r["scaling"], r["processes"]): r for r in saved["rows"]}
+    assert set(rows) == {("strong", 1), ("strong", 2), ("weak", 1)}
+    assert rows[("strong", 1)]["bytes_per_step"] == 0 and rows[("strong", 2)]["communication_s_per_step"] > 0
+    parameters = rows[("strong", 2)]["parameters"]
+    assert parameters == 353 and rows[("strong", 2)]["bytes_per_step"] >= 8 * parameters  # the flat gradient at least
+    (summary,) = saved["summary"]
+    assert summary["final_loss_ratio_2_ranks_to_1"] == pytest.approx(1, rel=1e-10)
