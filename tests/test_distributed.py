@@ -23,7 +23,7 @@ from physopt import ConfigurationError, distributed
 from physopt.cli import main
 from physopt.distributed import Ranks, environment, shard_bounds
 
-from cli_helpers import PROBLEMS_DIR, read_jsonl
+from cli_helpers import PROBLEMS_DIR, cli, error_line, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240  # seconds for any multi-process run: a hang fails the test
@@ -128,6 +128,12 @@ def test_what_cannot_run_on_several_processes_says_so(monkeypatch):
             LevenbergMarquardt(solver.model.parameters(), objective, solver=name)._choose(10, 5)
     assert LevenbergMarquardt(solver.model.parameters(), objective)._choose(10, 5) == "gram"
     assert LevenbergMarquardt(solver.model.parameters(), objective)._choose(10, 9000) == "cg"
+
+
+def test_nproc_of_a_single_process_solver_is_refused_before_launching(capsys, tmp_path):
+    code, _, err = cli(capsys, "solve", "heat2d", "--solver", "teng", "--nproc", "2", "--out", tmp_path / "run")
+    assert code == 2 and "--nproc 2: solver teng runs in one process only: each time step" in error_line(err)
+    assert not (tmp_path / "run").exists()
 
 
 # ----- real ranks ------------------------------------------------------------------------------------

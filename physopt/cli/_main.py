@@ -183,6 +183,9 @@ def cmd_solve(args, argv) -> int:
         raise ConfigurationError("--resume needs --out RUN_DIR (the run to continue)")
     device = options.get("device") or default_device()
     if args.nproc is not None and distributed.environment() is None:  # the launcher: the ranks run this command
+        reason = solvers.resolve_solver(args.solver).single_process_reason
+        if args.nproc > 1 and reason:
+            raise ConfigurationError(f"--nproc {args.nproc}: solver {args.solver} runs in one process only: {reason}")
         return launch(argv, args.nproc, device)
     start_rank(device)
     try:
