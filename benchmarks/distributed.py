@@ -75,6 +75,7 @@ def worker(spec: dict) -> None:
             "timed_steps": len(diffs), "parameters": sum(p.numel() for p in solver.model.parameters()),
             "final_loss": final_loss,
         }))
+    distributed.exit_rank(0)
 
 
 def run_configuration(optimizer: str, points: int, nproc: int, threads: int, extra: dict) -> dict:

@@ -69,6 +69,7 @@ def main(out: str) -> None:
     results["world_size"] = ranks.world_size
     if ranks.is_main:
         torch.save(results, out)
+    distributed.exit_rank(0)
 
 
 if __name__ == "__main__":

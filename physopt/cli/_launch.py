@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import uuid
 
@@ -67,7 +68,8 @@ def _first_failure(exc) -> tuple[int, str, int]:
     """``(rank, message, exit code)`` of the rank whose own error ended the run (its error file, earliest first);
     ranks stopped by the launcher afterwards wrote none."""
     recorded = {rank: f for rank, f in exc.failures.items() if os.path.isfile(f.error_file or "")}
-    failed = {r: f for r, f in exc.failures.items() if not (f.exitcode == 130 or f.exitcode < 0)}  # not just stopped
+    stopped = (130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL)  # by Ctrl-C or by the launcher
+    failed = {r: f for r, f in exc.failures.items() if f.exitcode not in stopped}
     if not failed:  # every rank stopped on an interrupt (or was stopped by the launcher): rank 0 says where to resume
         rank, code = min(exc.failures), 130
     else:
@@ -75,7 +77,8 @@ def _first_failure(exc) -> tuple[int, str, int]:
         rank = min(pool, key=lambda r: (pool[r].timestamp, r))
         code = failed[rank].exitcode if failed[rank].exitcode in (2, 3) else 1
     failure = exc.failures[rank]
-    message = failure.message if rank in recorded else f"exited with code {failure.exitcode}"
+    message = failure.message if rank in recorded else (
+        f"killed by signal {-failure.exitcode}" if failure.exitcode < 0 else f"exited with code {failure.exitcode}")
     if isinstance(message, dict):
         message = message.get("message", message)
     line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"

@@ -294,7 +294,17 @@ def _report(exc: BaseException, message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``physopt ARGV``; returns the exit code (argparse's usage errors leave through ``SystemExit(2)``)."""
+    """``physopt ARGV``; returns the exit code (argparse's usage errors leave through ``SystemExit(2)``).
+
+    A rank of a data-parallel run ends its process here instead (:func:`physopt.distributed.exit_rank`).
+    """
+    code = _main(argv)
+    if distributed.environment() is not None and distributed.current().joined:
+        distributed.exit_rank(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
