@@ -37,6 +37,9 @@ from ._library.density import DensityTransport as DensityTransport
 from ._mesh_domain import MeshDomain as MeshDomain
 from ._observations import Observations as Observations
 from ._problem import Problem as Problem
+from ._unknowns import Unknown as Unknown
+from ._unknowns import UnknownParameters as UnknownParameters
+from ._data import Data as Data
 from ._registry import PROBLEMS as PROBLEMS
 from ._registry import load_problem_file as load_problem_file
 from ._registry import register as register

@@ -10,6 +10,7 @@ the problem has time. ``u(x)`` is a scalar for one unknown and a vector of
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ from physopt import (ProblemDefinitionError, STDEMode, coordinate_layout, curren
 
 from ._conditions import AbstractCondition, HardConstraint
 from ._domain import AbstractDomain, TimeInterval
+from ._unknowns import Unknown
 
 __all__ = ["Problem", "resolve_parameters"]
 
@@ -69,6 +71,9 @@ class Problem:
             unknown (declare it for, e.g., an over-determined first-order system).
         parameters: defaults of the problem's parameters, e.g. ``{"beta": 30.0}``;
             ``Problem(beta=40)`` overrides them, each becoming an attribute.
+        unknown_parameters: scalars of an inverse problem, identified with the solution,
+            e.g. ``{"D": 0.5, "k": Unknown(1.0, positive=True)}`` (initial guesses); used in
+            ``residual`` as attributes (``self.D``) like parameters.
         name: registry name (defaults to the class name).
 
     Methods:
@@ -86,6 +91,7 @@ class Problem:
     conditions: ClassVar[list] = []
     unknowns: ClassVar[tuple[str, ...]] = ("u",)
     parameters: ClassVar[dict[str, Any]] = {}
+    unknown_parameters: ClassVar[dict[str, Any]] = {}
     equations: ClassVar[int | None] = None
     name: ClassVar[str | None] = None
 
@@ -97,6 +103,30 @@ class Problem:
         self.params = values
         for key, value in values.items():
             setattr(self, key, value)
+        for name, spec in self.unknown_specs().items():  # the initial guesses, until a solver binds trained values
+            setattr(self, name, spec.initial)
+
+    # ----- unknown scalars (inverse problems) ------------------------------------------
+    def unknown_specs(self) -> dict[str, Unknown]:
+        """``{name: Unknown}`` of the declared ``unknown_parameters``."""
+        specs = {name: Unknown.of(spec) for name, spec in self.unknown_parameters.items()}
+        clash = sorted(set(specs) & (set(self.parameters) | set(self.unknowns)))
+        if clash or not all(isinstance(n, str) and n.isidentifier() for n in specs):
+            raise ProblemDefinitionError(f"problem '{self.problem_name}': unknown_parameters must be names that are not "
+                                         f"also parameters or unknowns (clash: {', '.join(clash) or 'a non-name'})")
+        return specs
+
+    @contextlib.contextmanager
+    def bound_unknowns(self, values: dict[str, Any]):
+        """Inside the block, ``self.<name>`` is the given value of each unknown (a tensor the solver trains)."""
+        previous = {name: getattr(self, name) for name in values}
+        try:
+            for name, value in values.items():
+                setattr(self, name, value)
+            yield
+        finally:
+            for name, value in previous.items():
+                setattr(self, name, value)
 
     # ----- description -------------------------------------------------------------
     @classmethod

@@ -127,6 +127,7 @@ def _summary(problem_spec, solver_name, problem, opts, solution, run, t0) -> dic
         "metric_info": about,
         "reference": _reference_kind(problem),
         "run_dir": str(run.path),
+        **({"unknowns": solution.info["unknowns"]} if solution.info.get("unknowns") else {}),
     }
 
 
@@ -255,6 +256,13 @@ def _format_operator(family) -> str:
             f"{family.output_name}({', '.join(family.coordinates)}) · {family!r}")
 
 
+def _format_unknown(name: str, entry: dict) -> str:
+    if "std_error" not in entry:
+        return f"{name} = {entry['value']:.6g}"
+    low, high = entry["ci95"]
+    return f"{name} = {entry['value']:.6g} ± {entry['std_error']:.2g} (95%: {low:.6g}…{high:.6g})"
+
+
 def format_summary(summary: dict, out: Path) -> str:
     """The three lines ``physopt solve`` prints at the end."""
     parts = [f"{summary['problem']} · {summary['solver']} · {summary['steps']} steps in {summary['train_time_s']:.1f} s"]
@@ -269,6 +277,8 @@ def format_summary(summary: dict, out: Path) -> str:
             parts.append(f"constant floor {errors['constant_floor_rel_l2']:.3e} · non-constant part {errors['nonconstant_rel_l2']:.3e}")
     else:
         parts.append(f"final loss = {summary['final_loss']:.3e} (no reference solution)")
+    if summary.get("unknowns"):  # an inverse problem: the identified values, with standard errors where measured
+        parts.append("identified " + ", ".join(_format_unknown(k, v) for k, v in summary["unknowns"].items()))
     processes = summary.get("processes", 1)
     parts.append(f"{summary['dtype']} on {summary['device']}" + (f" × {processes} processes" if processes > 1 else ""))
     return " · ".join(parts) + f"\nstopped: {summary['stop_reason']}\nrun directory: {out}"

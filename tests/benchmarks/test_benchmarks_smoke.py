@@ -217,3 +217,14 @@ def test_distributed_benchmark_quick(tmp_path):
     assert parameters == 353 and rows[("strong", 2)]["bytes_per_step"] >= 8 * parameters  # the flat gradient at least
     (summary,) = saved["summary"]
     assert summary["final_loss_ratio_2_ranks_to_1"] == pytest.approx(1, rel=1e-10)
+
+
+def test_inverse_benchmark_quick(tmp_path):
+    out = tmp_path / "inverse.json"
+    result = load("inverse").main(["--quick", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(result))
+    (run,) = saved["runs"]
+    assert run["problem"] == "diffusion_reaction_inverse" and set(run["unknowns"]) == {"D", "k"}
+    assert all(u["relative_error"] < 0.05 and u["std_error"] > 0 for u in run["unknowns"].values())
+    assert saved["coverage"]["diffusion_reaction_inverse"]["intervals"] == 2

@@ -1,0 +1,127 @@
+"""Inverse problems: unknown scalars trained with the network, Data conditions, standard errors (docs/problems.md)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import problems
+import solvers
+from physopt import ProblemDefinitionError
+from problems import Box, Data, Dirichlet, Problem, Unknown
+from solvers._uncertainty import restricted_covariance
+
+
+def unknown_columns(objective, names):
+    offsets = dict(zip(objective.flat.names, itertools.accumulate([0] + list(objective.flat.sizes))))
+    return [offsets[f"unknowns.raw_{n}"] for n in names]
+
+
+def test_jacobian_columns_of_the_unknowns_match_autodiff():
+    solver = solvers.PINN(problems.resolve_problem("diffusion_reaction_inverse")(), dtype="float64", hidden="8",
+                          points=32, optimizer="lm")
+    objective = solver.least_squares()
+    theta = objective.flat.vector().detach()
+    J = objective.jacobian(theta)
+    dense = torch.func.jacrev(objective.residual)(theta)
+    columns = unknown_columns(objective, ["D", "k"])
+    assert all(float(J[:, c].norm()) > 0 for c in columns)  # the unknowns move the residual
+    assert torch.allclose(J, dense, rtol=0, atol=1e-12 * float(dense.abs().max()))
+
+
+def test_standard_errors_of_an_exact_linear_least_squares_fit():
+    """y = a + b t + c t² + noise, with (a, b) the unknowns and c a 'network' parameter eliminated by the Schur
+    complement: the covariance of (a, b) is the (a, b) block of σ̂² (XᵀX)⁻¹, σ̂² = RSS / (N − 3)."""
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 40)
+    X = np.column_stack([np.ones_like(t), t, t**2])
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(0, 0.1, len(t))
+    beta, rss, *_ = np.linalg.lstsq(X, y, rcond=None)
+    expected = rss[0] / (len(t) - 3) * np.linalg.inv(X.T @ X)[:2, :2]
+    J = torch.as_tensor(X / math.sqrt(len(t)))  # rows scaled as a PINN's data term (weight 1, N points)
+    r = torch.as_tensor((X @ beta - y) / math.sqrt(len(t)))
+    scale = float(r @ r) / (len(t) - 3)
+    got = restricted_covariance(J.T @ J, [0, 1], scale)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+
+
+def test_unknowns_transform_and_validate():
+    for spec, value in ((Unknown(2.0, positive=True), 0.3), (Unknown(0.5, bounds=(0.0, 1.0)), 0.9), (Unknown(-1.0), 7.0)):
+        assert float(spec.value(torch.tensor(spec.raw(value), dtype=torch.float64))) == pytest.approx(value, rel=1e-12)
+    with pytest.raises(ProblemDefinitionError, match="must be > 0"):
+        Unknown(-1.0, positive=True)
+    with pytest.raises(ProblemDefinitionError, match="strictly inside the bounds"):
+        Unknown(2.0, bounds=(0.0, 1.0))
+
+    class Clash(Problem):
+        domain = Box([0.0], [1.0])
+        parameters = {"k": 1.0}
+        unknown_parameters = {"k": 2.0}
+
+        def residual(self, u, x):
+            return u(x)
+
+    with pytest.raises(ProblemDefinitionError, match="not also parameters or unknowns"):
+        Clash()
+
+
+class _Line(Problem):
+    domain = Box([0.0, 0.0], [1.0, 1.0])
+    conditions = [Dirichlet(0.0)]
+
+    def residual(self, u, x):
+        return u(x)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("npz-missing", "has no array values"),
+    ("csv-missing", "has no column u (its columns: x, y, v)"),
+    ("nan", "must be finite"),
+    ("outside", "Data point 1 [2.0, 0.5] lies outside the domain (1 of 3 do)"),
+    ("suffix", "must be .npz, .h5 or .csv"),
+])
+def test_bad_data_files_give_one_line_errors(tmp_path, content, message):
+    points = np.array([[0.1, 0.2], [0.5, 0.5], [0.9, 0.1]])
+    if content == "npz-missing":
+        np.savez(tmp_path / "d.npz", points=points)
+        make = lambda: Data(file=tmp_path / "d.npz")  # noqa: E731
+    elif content == "csv-missing":
+        (tmp_path / "d.csv").write_text("x,y,v\n0.1,0.2,1\n0.5,0.5,2\n")
+        make = lambda: Data(file=tmp_path / "d.csv", coordinates=("x", "y"))  # noqa: E731
+    elif content == "nan":
+        make = lambda: Data(points, [[1.0], [np.nan], [2.0]])  # noqa: E731
+    elif content == "outside":
+        points[1, 0] = 2.0
+        make = lambda: Data(points, [[1.0], [1.0], [2.0]])  # noqa: E731
+    else:
+        (tmp_path / "d.txt").write_text("1 2 3\n")
+        make = lambda: Data(file=tmp_path / "d.txt")  # noqa: E731
+    with pytest.raises(ProblemDefinitionError) as info:
+        condition = make()
+        problem = _Line()
+        condition.validate(problem)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_data_file_is_read_like_arrays(tmp_path):
+    points, values = np.array([[0.1, 0.2], [0.5, 0.5]]), np.array([[1.0], [2.0]])
+    (tmp_path / "d.csv").write_text("v,y,x,u\n9,0.2,0.1,1\n9,0.5,0.5,2\n")
+    np.savez(tmp_path / "d.npz", points=points, values=values)
+    for data in (Data(file=tmp_path / "d.csv", coordinates=("x", "y")), Data(file=tmp_path / "d.npz")):
+        np.testing.assert_array_equal(data.points, points)
+        np.testing.assert_array_equal(data.values, values)
+
+
+def test_diffusion_reaction_coefficients_are_identified_with_intervals():
+    """A short Adam + LM run on 30 samples with 1 % noise: D and k near their true values, with finite errors."""
+    problem = problems.resolve_problem("diffusion_reaction_inverse")()
+    solver = solvers.PINN(problem, dtype="float64", hidden="16,16", points=128, optimizer="adam:300,lm:150")
+    found = solver.solve().info["unknowns"]
+    for name, truth in (("D", 0.1), ("k", 2.0)):
+        entry = found[name]
+        assert entry["value"] == pytest.approx(truth, rel=0.05), (name, entry)
+        assert 0 < entry["std_error"] < 0.05 * truth and entry["ci95"][0] < entry["value"] < entry["ci95"][1]
