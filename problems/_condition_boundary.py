@@ -11,6 +11,8 @@ the boundary: a predicate on a NumPy batch of boundary points, shape
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -30,9 +32,15 @@ def normal_derivative(u, y: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
 class _BoundaryCondition(AbstractCondition):
     """A condition on the boundary (or the part where ``where`` holds), sampled with outward normals."""
 
-    def __init__(self, value: Value = 0.0, where=None, weight: float = 1.0):
+    def __init__(self, value: Value = 0.0, where=None, weight: float = 1.0, components: Sequence[str] | None = None):
         self.raw_value = value
         self.value = _value_fn(value, type(self).__name__)
+        if components is not None and (isinstance(components, str) or not components
+                                       or not all(isinstance(c, str) for c in components)):
+            raise ProblemDefinitionError(f"{type(self).__name__} `components` must be a tuple of unknowns' names, "
+                                         f"e.g. ('u', 'v'), got {components!r}")
+        self.components = None if components is None else tuple(components)
+        self._index = None
         if where is not None and not callable(where) and not (isinstance(where, str) and where):
             raise ProblemDefinitionError(
                 f"{type(self).__name__} `where` must be a function of a (N, n) array of boundary points "
@@ -40,6 +48,24 @@ class _BoundaryCondition(AbstractCondition):
             )
         self.where = where
         self.weight = _check_weight(weight, type(self).__name__)
+
+    def validate(self, problem) -> None:
+        """``components``, if given, must name unknowns of the problem; the others stay free."""
+        if self.components is None:
+            return
+        missing = [c for c in self.components if c not in problem.unknowns]
+        if missing:
+            raise ProblemDefinitionError(f"problem '{problem.problem_name}': {self!r} names {', '.join(missing)}, which "
+                                         f"are not among its unknowns {tuple(problem.unknowns)}")
+        self._index = [problem.unknowns.index(c) for c in self.components]
+
+    def selected(self, values: torch.Tensor) -> torch.Tensor:
+        """The entries of the unknowns this condition is about (all, without ``components``)."""
+        if self.components is None:
+            return values
+        if self._index is None:
+            raise ProblemDefinitionError(f"{self!r}: validate the problem first (its components are matched to the unknowns)")
+        return values.reshape(-1)[self._index]
 
     def sample(self, problem, sampler: PointSampler) -> dict[str, np.ndarray]:
         """Boundary points (with time, if any) and their outward normals."""
@@ -82,7 +108,8 @@ class _BoundaryCondition(AbstractCondition):
         return [("its value", self.value, self.raw_value, False)]
 
     def _where_repr(self) -> str:
-        return "" if self.where is None else f", where={self.where!r}" if isinstance(self.where, str) else ", where=..."
+        where = "" if self.where is None else f", where={self.where!r}" if isinstance(self.where, str) else ", where=..."
+        return where + ("" if self.components is None else f", components={self.components!r}")
 
     def __repr__(self):
         v = self.raw_value if not callable(self.raw_value) else "<function>"
@@ -100,7 +127,7 @@ class Dirichlet(_BoundaryCondition):
         return {"points": self.boundary_points(problem, sampler)[0]}
 
     def residual(self, u, x):
-        return u(x) - self.value(x)
+        return self.selected(u(x)) - self.value(x)
 
 
 class Neumann(_BoundaryCondition):
@@ -110,7 +137,7 @@ class Neumann(_BoundaryCondition):
     derivative_order = 1
 
     def residual(self, u, x, normal):
-        return normal_derivative(u, x, normal) - self.value(x)
+        return self.selected(normal_derivative(u, x, normal)) - self.value(x)
 
 
 class Robin(_BoundaryCondition):
@@ -124,15 +151,17 @@ class Robin(_BoundaryCondition):
     kind = "robin"
     derivative_order = 1
 
-    def __init__(self, alpha: Value, beta: Value, value: Value = 0.0, where=None, weight: float = 1.0):
-        super().__init__(value, where=where, weight=weight)
+    def __init__(self, alpha: Value, beta: Value, value: Value = 0.0, where=None, weight: float = 1.0,
+                 components: Sequence[str] | None = None):
+        super().__init__(value, where=where, weight=weight, components=components)
         self.raw_alpha, self.raw_beta = alpha, beta
         self.alpha, self.beta = _value_fn(alpha, "Robin alpha"), _value_fn(beta, "Robin beta")
         if not callable(alpha) and not callable(beta) and not np.any(np.asarray(alpha)) and not np.any(np.asarray(beta)):
             raise ProblemDefinitionError(f"Robin needs alpha or beta nonzero, got alpha={alpha!r}, beta={beta!r}")
 
     def residual(self, u, x, normal):
-        return self.alpha(x) * u(x) + self.beta(x) * normal_derivative(u, x, normal) - self.value(x)
+        return self.alpha(x) * self.selected(u(x)) + self.beta(x) * self.selected(normal_derivative(u, x, normal)) \
+            - self.value(x)
 
     def pointwise_values(self):
         return super().pointwise_values() + [

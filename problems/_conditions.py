@@ -216,10 +216,10 @@ def automatic_ansatz(problem) -> HardConstraint:
     """
     dirichlet = [c for c in problem.conditions if isinstance(c, Dirichlet)]
     initial = [c for c in problem.conditions if isinstance(c, Initial) and c.order == 0]
-    if any(c.where is not None for c in dirichlet) or len(dirichlet) > 1:
+    if any(c.where is not None or c.components is not None for c in dirichlet) or len(dirichlet) > 1:
         raise ConfigurationError(
-            "--bc hard builds an ansatz for one Dirichlet condition on the whole boundary; this problem "
-            "restricts it with `where`. Use --bc soft, or add a HardConstraint to the problem"
+            "--bc hard builds an ansatz for one Dirichlet condition on the whole boundary and every unknown; this "
+            "problem restricts it with `where` or `components`. Use --bc soft, or add a HardConstraint to the problem"
         )
     if not dirichlet and not initial:
         raise ConfigurationError(

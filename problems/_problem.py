@@ -328,10 +328,16 @@ class Problem:
             value = self._probe(label, lambda y: c.ansatz(y, u(y)), x, "a point")
             self._check_size(c, label, value, (self.n_unknowns,), None, False)
             return
+        components = getattr(c, "components", None)  # a condition on some of the unknowns
         for what, fn, raw, spatial in c.pointwise_values():  # functions of the full point
             label = f"{c!r}: {what}"
             value = self._probe(label, lambda y, fn=fn: torch.as_tensor(fn(y), dtype=y.dtype), x, "a point")
-            self._check_size(c, label, value, (1, self.n_unknowns), raw, spatial)
+            if components is None:
+                self._check_size(c, label, value, (1, self.n_unknowns), raw, spatial)
+            elif math.prod(value.shape[1:]) not in (1, len(components)):
+                raise ProblemDefinitionError(f"problem '{self.problem_name}': {label} has {math.prod(value.shape[1:])} "
+                                             f"values per point for the {len(components)} components {components}; "
+                                             f"give one value or {len(components)} (in that order)")
 
     def _check_size(self, c, label: str, value: torch.Tensor, allowed: tuple, raw, spatial: bool) -> None:
         name, m = self.problem_name, self.n_unknowns

@@ -125,3 +125,40 @@ def test_diffusion_reaction_coefficients_are_identified_with_intervals():
         entry = found[name]
         assert entry["value"] == pytest.approx(truth, rel=0.05), (name, entry)
         assert 0 < entry["std_error"] < 0.05 * truth and entry["ci95"][0] < entry["value"] < entry["ci95"][1]
+
+
+class _TwoFields(Problem):
+    """u'' = 0 with u = 0 at both ends (a condition on u only), and v = x + 1 everywhere: v must stay free on the
+    boundary, where a condition on every component would pull it to 0."""
+    domain = Box([0.0], [1.0])
+    unknowns = ("u", "v")
+    conditions = [Dirichlet(0.0, components=("u",))]
+
+    def residual(self, s, x):
+        from physopt import laplacian
+
+        return torch.stack([laplacian(lambda y: s(y)[0])(x), s(x)[1] - (x[0] + 1)])
+
+
+def test_a_condition_on_some_components_leaves_the_others_free():
+    problem = _TwoFields()
+    problem.validate()
+    (condition,) = problem.conditions
+    x = torch.tensor([1.0], dtype=torch.float64)
+    r = condition.residual(lambda y: torch.stack([y[0] * 0 + 0.25, y[0] * 0 + 5.0]), x)
+    assert r.shape == (1,) and float(r[0]) == 0.25  # only u's value: v = 5 is not constrained
+    solver = solvers.PINN(problem, dtype="float64", hidden="16", points=64, boundary_points=8, optimizer="lm", steps=60)
+    assert solver.hard is None  # no ansatz for a condition on some components: a penalty
+    solution = solver.solve()
+    ends = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    values = solution(ends)
+    assert values[:, 0].abs().max() < 1e-4  # u = 0 at both ends
+    assert torch.allclose(values[:, 1], torch.tensor([1.0, 2.0], dtype=torch.float64), atol=1e-4)  # v free: x + 1
+
+
+def test_components_must_name_unknowns():
+    class Wrong(_TwoFields):
+        conditions = [Dirichlet(0.0, components=("w",))]
+
+    with pytest.raises(ProblemDefinitionError, match=r"names w, which are not among its unknowns \('u', 'v'\)"):
+        Wrong().validate()
