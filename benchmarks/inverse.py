@@ -51,6 +51,16 @@ def identify(problem: str, params: dict, options: dict) -> dict:
             "rel_l2": (solution.errors() or {}).get("rel_l2"), "unknowns": rows}
 
 
+def report(run: dict) -> dict:
+    """Print one run's line; return the run."""
+    cells = " · ".join(f"{n} = {u['value']:.6g} ± {u['std_error'] or float('nan'):.2g} (rel. error "
+                       f"{u['relative_error']:.1e}, {'covered' if u['covered'] else 'NOT covered'})"
+                       for n, u in run["unknowns"].items())
+    print(f"{run['problem']:27s} noise {run['noise']:.2f} seed {run.get('seed', 0)}: {cells} · {run['seconds']:.0f} s",
+          flush=True)
+    return run
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -60,19 +70,13 @@ def main(argv=None) -> dict:
     runs = []
     if args.quick:
         options = {"hidden": "16,16", "points": 128, "optimizer": "adam:300,lm:150"}
-        runs.append(identify("diffusion_reaction_inverse", {"noise": 0.01, "seed": 0}, options))
+        runs.append(report(identify("diffusion_reaction_inverse", {"noise": 0.01, "seed": 0}, options)))
     else:
-        runs.append(identify("lorenz_inverse", {"noise": 0.0}, {}))
+        runs.append(report(identify("lorenz_inverse", {"noise": 0.0}, {})))
         for seed in args.seeds:
-            runs.append(identify("lorenz_inverse", {"noise": 0.01, "seed": seed}, {}))
+            runs.append(report(identify("lorenz_inverse", {"noise": 0.01, "seed": seed}, {})))
         for seed in args.seeds:
-            runs.append(identify("diffusion_reaction_inverse", {"noise": 0.01, "seed": seed}, {}))
-    for run in runs:
-        cells = " · ".join(f"{n} = {u['value']:.6g} ± {u['std_error'] or float('nan'):.2g} (rel. error "
-                           f"{u['relative_error']:.1e}, {'covered' if u['covered'] else 'NOT covered'})"
-                           for n, u in run["unknowns"].items())
-        print(f"{run['problem']:27s} noise {run['noise']:.2f} seed {run.get('seed', 0)}: {cells} · {run['seconds']:.0f} s",
-              flush=True)
+            runs.append(report(identify("diffusion_reaction_inverse", {"noise": 0.01, "seed": seed}, {})))
     coverage = {}
     for problem in TRUTH:
         noisy = [r for r in runs if r["problem"] == problem and r["noise"] > 0]
