@@ -109,6 +109,8 @@ class Problem:
     # ----- unknown scalars (inverse problems) ------------------------------------------
     def unknown_specs(self) -> dict[str, Unknown]:
         """``{name: Unknown}`` of the declared ``unknown_parameters``."""
+        if not self.unknown_parameters:
+            return {}
         specs = {name: Unknown.of(spec) for name, spec in self.unknown_parameters.items()}
         clash = sorted(set(specs) & (set(self.parameters) | set(self.unknowns)))
         if clash or not all(isinstance(n, str) and n.isidentifier() for n in specs):
