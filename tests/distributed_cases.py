@@ -1,7 +1,7 @@
 """Data-parallel runs of every optimizer and solver that shards, for tests/test_distributed.py.
 
-``python -m torch.distributed.run --standalone --nproc-per-node 2 tests/distributed_cases.py OUT`` trains
-each case on every rank (gloo, float64) and rank 0 saves the final flat parameters of each to ``OUT``;
+``python -m torch.distributed.run --standalone --nproc-per-node 2 tests/distributed_cases.py OUT [CASE ...]`` trains
+each case (default: all) on every rank (gloo, float64) and rank 0 saves the final flat parameters of each to ``OUT``;
 :func:`run_case` in one process gives what they must equal. It also checks that a desync is caught.
 """
 
@@ -61,10 +61,10 @@ def desync_is_caught(ranks: distributed.Ranks) -> bool:
     return False
 
 
-def main(out: str) -> None:
+def main(out: str, names: list[str]) -> None:
     ranks = distributed.initialize("cpu")
     assert ranks.world_size == 2, ranks
-    results = {name: run_case(name) for name in CASES}
+    results = {name: run_case(name) for name in names or CASES}
     results["desync_caught"] = desync_is_caught(ranks)
     results["world_size"] = ranks.world_size
     if ranks.is_main:
@@ -73,4 +73,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -226,5 +226,7 @@ def test_inverse_benchmark_quick(tmp_path):
     assert saved == json.loads(json.dumps(result))
     (run,) = saved["runs"]
     assert run["problem"] == "diffusion_reaction_inverse" and set(run["unknowns"]) == {"D", "k"}
-    assert all(u["relative_error"] < 0.05 and u["std_error"] > 0 for u in run["unknowns"].values())
+    for name, truth in (("D", 0.1), ("k", 2.0)):  # a short Adam + LM run on 30 samples with 1 % noise
+        u = run["unknowns"][name]
+        assert u["relative_error"] < 0.05 and 0 < u["std_error"] < 0.05 * truth and u["ci95"][0] < u["value"] < u["ci95"][1]
     assert saved["coverage"]["diffusion_reaction_inverse"]["intervals"] == 2

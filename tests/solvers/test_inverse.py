@@ -116,17 +116,6 @@ def test_a_data_file_is_read_like_arrays(tmp_path):
         np.testing.assert_array_equal(data.values, values)
 
 
-def test_diffusion_reaction_coefficients_are_identified_with_intervals():
-    """A short Adam + LM run on 30 samples with 1 % noise: D and k near their true values, with finite errors."""
-    problem = problems.resolve_problem("diffusion_reaction_inverse")()
-    solver = solvers.PINN(problem, dtype="float64", hidden="16,16", points=128, optimizer="adam:300,lm:150")
-    found = solver.solve().info["unknowns"]
-    for name, truth in (("D", 0.1), ("k", 2.0)):
-        entry = found[name]
-        assert entry["value"] == pytest.approx(truth, rel=0.05), (name, entry)
-        assert 0 < entry["std_error"] < 0.05 * truth and entry["ci95"][0] < entry["value"] < entry["ci95"][1]
-
-
 class _TwoFields(Problem):
     """u'' = 0 with u = 0 at both ends (a condition on u only), and v = x + 1 everywhere: v must stay free on the
     boundary, where a condition on every component would pull it to 0."""
