@@ -14,7 +14,6 @@ network (``bc="hard"``: :math:`u = g + B\,N_\theta`, :math:`B = 0` on the bounda
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Callable
 
@@ -35,13 +34,13 @@ from physopt import (
 )
 from physopt.curvature import FlatParameters, MLPStructure, per_point_jacobian
 from physopt.optim import LeastSquaresObjective
-from problems import HardConstraint, Observations, PointSampler, Problem, UnknownParameters, automatic_ansatz, term_names
+from problems import HardConstraint, PointSampler, Problem, UnknownParameters, automatic_ansatz, term_names
 
 from ._base import AbstractSolver, register_solver
 from ._pinn_options import PINNOptions
 from ._pinn_jets import jets_for
 from ._solution import Solution, error_function
-from ._uncertainty import Z_95, restricted_covariance
+from ._uncertainty import identified_unknowns
 from ._training import (
     Callback,
     Checkpointer,
@@ -387,46 +386,8 @@ class PINN(AbstractSolver):
 
 
     def identified_unknowns(self) -> dict[str, dict[str, float]]:
-        r"""Each unknown's value, standard error and 95 % interval (:mod:`solvers._uncertainty`).
-
-        The errors come from :math:`J^\top J` at the current parameters (summed over the ranks) and the
-        data terms' residual (or their ``noise``); without data terms only the values are given.
-        """
-        names = list(self.unknown_specs)
-        values = {k: float(v.detach()) for k, v in self.unknown_values().items()}
-        out = {name: {"value": values[name]} for name in names}
-        data = [c for c in self.soft if isinstance(c, Observations)]
-        if not data:
-            return out
-        objective = self.least_squares()
-        flat = objective.flat
-        theta = flat.vector().detach()
-        J = objective.jacobian(theta).detach()
-        H = self.ranks.sum(J.T @ J)
-        offsets = dict(zip(flat.names, itertools.accumulate([0] + list(flat.sizes))))  # each unknown: one column
-        index = [offsets["unknowns." + UnknownParameters.PREFIX + name] for name in names]
-        with torch.no_grad():
-            terms = self.residual_terms(self.field_at(flat, theta))
-        keys = {id(c): key for c, key in zip(self.soft, self.term_names)}
-        noise = {c.noise for c in data if getattr(c, "noise", None) is not None}
-        counts = dict(zip(self.term_names, self.batch.condition_counts))
-        n_data = sum(counts[keys[id(c)]] * len(c.components) for c in data)
-        if len(noise) == 1 and len(data) == 1:  # known noise: c = w sigma^2 / N
-            (sigma,) = noise
-            scale = data[0].weight * sigma**2 / counts[keys[id(data[0])]]
-        else:  # estimated from the data residual: c = ||r_d||^2 / (N_d - k)
-            misfit = self.ranks.sum(sum(terms[keys[id(c)]].square().sum() for c in data).detach())
-            scale = float(misfit) / max(n_data - len(names), 1)
-        cov = restricted_covariance(H, index, scale)
-        raw = {name: float(getattr(self.model.unknowns, UnknownParameters.PREFIX + name).detach()) for name in names}
-        for i, name in enumerate(names):
-            spec, se_raw = self.unknown_specs[name], math.sqrt(max(float(cov[i, i]), 0.0))
-            rho = torch.tensor(raw[name], dtype=torch.float64, requires_grad=True)
-            (slope,) = torch.autograd.grad(spec.value(rho), rho)
-            low, high = (float(spec.value(torch.tensor(raw[name] + s * Z_95 * se_raw, dtype=torch.float64)))
-                         for s in (-1, 1))
-            out[name].update({"std_error": abs(float(slope)) * se_raw, "ci95": [low, high]})
-        return out
+        """Each unknown's value, standard error and 95 % interval (:func:`solvers._uncertainty.identified_unknowns`)."""
+        return identified_unknowns(self)
 
     def warm_start(self) -> list[dict]:
         """The curriculum: train on the problem with the easier parameter values first, each stage starting from

@@ -19,11 +19,14 @@ as if they were observations on the same scale. Errors of a transformed unknown
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 
-__all__ = ["restricted_covariance", "Z_95"]
+from problems import Observations, UnknownParameters
+
+__all__ = ["restricted_covariance", "identified_unknowns", "Z_95"]
 
 #: the two-sided 95 % quantile of the normal distribution
 Z_95 = 1.959963984540054
@@ -44,3 +47,46 @@ def restricted_covariance(H: torch.Tensor, index: list[int], scale: float, rcond
         coupling = Q[:, keep].T @ H_nu
         H_uu = H_uu - coupling.T @ (coupling / e[keep, None])
     return scale * torch.linalg.inv(0.5 * (H_uu + H_uu.T))
+
+
+def identified_unknowns(solver) -> dict[str, dict[str, float]]:
+    r"""A PINN's unknowns: each one's value, standard error and 95 % interval.
+
+    The errors come from :math:`J^\top J` at the current parameters (summed over the ranks) and the
+    data terms' residual (or their ``noise``); without data terms only the values are given.
+    """
+    names = list(solver.unknown_specs)
+    values = {k: float(v.detach()) for k, v in solver.unknown_values().items()}
+    out = {name: {"value": values[name]} for name in names}
+    data = [c for c in solver.soft if isinstance(c, Observations)]
+    if not data:
+        return out
+    objective = solver.least_squares()
+    flat = objective.flat
+    theta = flat.vector().detach()
+    J = objective.jacobian(theta).detach()
+    H = solver.ranks.sum(J.T @ J)
+    offsets = dict(zip(flat.names, itertools.accumulate([0] + list(flat.sizes))))  # each unknown: one column
+    index = [offsets["unknowns." + UnknownParameters.PREFIX + name] for name in names]
+    with torch.no_grad():
+        terms = solver.residual_terms(solver.field_at(flat, theta))
+    keys = {id(c): key for c, key in zip(solver.soft, solver.term_names)}
+    noise = {c.noise for c in data if getattr(c, "noise", None) is not None}
+    counts = dict(zip(solver.term_names, solver.batch.condition_counts))
+    n_data = sum(counts[keys[id(c)]] * len(c.components) for c in data)
+    if len(noise) == 1 and len(data) == 1:  # known noise: c = w sigma^2 / N
+        (sigma,) = noise
+        scale = data[0].weight * sigma**2 / counts[keys[id(data[0])]]
+    else:  # estimated from the data residual: c = ||r_d||^2 / (N_d - k)
+        misfit = solver.ranks.sum(sum(terms[keys[id(c)]].square().sum() for c in data).detach())
+        scale = float(misfit) / max(n_data - len(names), 1)
+    cov = restricted_covariance(H, index, scale)
+    raw = {name: float(getattr(solver.model.unknowns, UnknownParameters.PREFIX + name).detach()) for name in names}
+    for i, name in enumerate(names):
+        spec, se_raw = solver.unknown_specs[name], math.sqrt(max(float(cov[i, i]), 0.0))
+        rho = torch.tensor(raw[name], dtype=torch.float64, requires_grad=True)
+        (slope,) = torch.autograd.grad(spec.value(rho), rho)
+        low, high = (float(spec.value(torch.tensor(raw[name] + s * Z_95 * se_raw, dtype=torch.float64)))
+                     for s in (-1, 1))
+        out[name].update({"std_error": abs(float(slope)) * se_raw, "ci95": [low, high]})
+    return out
