@@ -14,9 +14,10 @@ from problems import registered_problems
 from solvers import PINN
 
 CLAIMED_REL_L2 = 5e-9  # float64, on 1001 x-points × 51 times, adam+lm (measured 8.9e-10; with adam+lbfgs 9.5e-5)
+QUICK = {"steps": 150, "claimed": 2e-7}  # the test suite's fast run (measured 4.9e-8)
 
 
-def main(out_dir: str | Path = ".", steps: int = 600, seed: int = 0) -> float:
+def main(out_dir: str | Path = ".", steps: int = 600, seed: int = 0, claimed: float = CLAIMED_REL_L2) -> float:
     problem = registered_problems()["heat1d"]()
     solution = PINN(problem, steps=steps, dtype="float64", seed=seed).solve()
     rel_l2 = solution.errors()["rel_l2"]
@@ -39,7 +40,7 @@ def main(out_dir: str | Path = ".", steps: int = 600, seed: int = 0) -> float:
     fig.savefig(Path(out_dir) / "heat1d_time_slices.png", dpi=100)
     plt.close(fig)
 
-    assert rel_l2 <= CLAIMED_REL_L2, rel_l2
+    assert rel_l2 <= claimed, rel_l2
     return rel_l2
 
 

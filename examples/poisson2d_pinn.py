@@ -15,9 +15,10 @@ from problems import registered_problems
 from solvers import PINN
 
 CLAIMED_REL_L2 = 2e-9  # relative L2 on the 101×101 evaluation grid, float64 (measured 1.9e-10; adam+lbfgs: 3.4e-5)
+QUICK = {"steps": 150, "claimed": 1.5e-7}  # the test suite's fast run (measured 3.2e-8)
 
 
-def main(out_dir: str | Path = ".", steps: int = 800, seed: int = 0) -> float:
+def main(out_dir: str | Path = ".", steps: int = 800, seed: int = 0, claimed: float = CLAIMED_REL_L2) -> float:
     problem = registered_problems()["poisson2d"]()
     solution = PINN(problem, steps=steps, dtype="float64", seed=seed).solve()
 
@@ -36,7 +37,7 @@ def main(out_dir: str | Path = ".", steps: int = 800, seed: int = 0) -> float:
     grid.point_data["u"] = solution.numpy(mesh.points)[:, 0]
     render_field(grid, "u", Path(out_dir) / "poisson2d_pinn.png", title="PINN solution of poisson2d")
 
-    assert np.isfinite(errors["rel_l2"]) and errors["rel_l2"] <= CLAIMED_REL_L2, errors
+    assert np.isfinite(errors["rel_l2"]) and errors["rel_l2"] <= claimed, errors
     return errors["rel_l2"]
 
 
