@@ -67,8 +67,10 @@ def _grid_shape(mesh: Mesh):
 
 
 def write_field_sets(directory: str | Path, sets: list[FieldSet], primary: str, stem: str = "solution",
-                     overlay: str | None = None) -> dict:
+                     overlay: str | None = None, components: list[str] | None = None) -> dict:
     """Write ``sets`` into ``directory`` and return the manifest (also saved as ``fields.json``).
+
+    ``components``: the fields of a system (its vectors, then its unknowns), drawn a panel each.
 
     Sets without a time: ``{stem}.vtu`` (``{stem}_1.vtu``, ... for more than one).
     Sets with a time: one XDMF time series ``{stem}.xdmf`` (+ ``{stem}.h5``).
@@ -93,6 +95,8 @@ def write_field_sets(directory: str | Path, sets: list[FieldSet], primary: str, 
     manifest = {"files": files, "series": series, "fields": sorted(sets[0].data), "primary": primary}
     if overlay is not None:  # a vector field drawn as arrows over the pictures of the scalar fields
         manifest["overlay"] = overlay
+    if components:
+        manifest["components"] = list(components)
     write_json_atomic(directory / "fields.json", manifest)
     return manifest
 

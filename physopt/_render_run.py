@@ -10,7 +10,7 @@ from ._errors import ConfigurationError
 from ._fields import Frame, read_frames, read_manifest
 from ._loss_plot import plot_loss
 from ._operator_plots import OPERATOR_FILE, render_operator_run
-from .viz import PLOT_KINDS, plot_lines, render_animation, render_field, render_panels
+from .viz import PLOT_KINDS, plot_lines, render_animation, render_components, render_field, render_panels
 
 __all__ = ["render_run"]
 
@@ -44,7 +44,13 @@ def _draw(frame: Frame, field: str, path: Path, title: str, error: bool = False,
     if len(frame.axis_labels) == 1:
         return _line(frame, field, field if error else None, path, title)
     return render_field(frame.mesh, field, path, title, frame.axis_labels, "coolwarm" if error else "viridis", style=style,
-                        arrows=None if error else arrows)
+                        arrows=None if error else arrows, streamlines=not arrows)  # a velocity: streamlines
+
+
+def _draw_components(frame: Frame, fields: list[str], path: Path, title: str, error: bool = False) -> Path:
+    references = {f: f"{f}_reference" for f in fields}
+    return render_components(frame.mesh, fields, path, title, frame.axis_labels, "coolwarm" if error else "viridis",
+                             references=references)
 
 
 def render_run(run_dir: str | Path, field: str | None = None, time: float | None = None, out: str | Path | None = None,
@@ -56,10 +62,11 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
         field: which point field to draw (default: the first unknown).
         time: for time-dependent runs, draw the state nearest to this time.
         out: folder for the pictures (default: the run directory).
-        kind: ``solution``, ``error``, ``panels`` (time slices), ``animation``
+        kind: ``solution``, ``error``, ``components`` (a system's fields, a panel each), ``panels`` (time slices),
+            ``animation``
             (GIF), ``iso`` (3-D iso-surfaces), ``loss``, or ``all`` (what applies).
 
-    Files: ``solution.png``, ``error.png``, ``panels.png``, ``animation.gif``,
+    Files: ``solution.png``, ``error.png``, ``components.png``, ``panels.png``, ``animation.gif``,
     ``iso.png``, ``loss.png``.
     """
     if kind not in PLOT_KINDS:
@@ -76,6 +83,8 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
         return render_operator_run(run_dir, out, kind) + (_loss(run_dir, out, kind != "all") if kind in ("all", "loss") else [])
     field = _pick_field(manifest, field)
     error = f"error_{field}" if f"error_{field}" in manifest["fields"] else None
+    components = manifest.get("components") or []  # a system's fields, a panel each
+    errors = [f"error_{c}" for c in components if f"error_{c}" in manifest["fields"]]
     reference = f"{field}_reference" if f"{field}_reference" in manifest["fields"] else None
     still, series = read_frames(run_dir, manifest)
     arrows = manifest.get("overlay")  # e.g. a density's velocity, drawn over its pictures
@@ -94,8 +103,16 @@ def render_run(run_dir: str | Path, field: str | None = None, time: float | None
     variables = f"({', '.join(main.axis_labels)})" if not when else ""
     if "solution" in want:
         written.append(_draw(main, field, out / "solution.png", f"{field}{variables}{when}", arrows=arrows))
+    if "components" in want:
+        if components:
+            written.append(_draw_components(main, components, out / "components.png", when.strip(" ,")))
+        elif strict:
+            raise ConfigurationError(f"--kind components needs a system of several unknowns; '{run_dir}' has one: "
+                                     "use --kind solution")
     if "error" in want:
-        if error:
+        if len(errors) > 1 and field in components:  # a system: every component's error
+            written.append(_draw_components(main, errors, out / "error.png", f"solution − reference{when}", error=True))
+        elif error:
             written.append(_draw(main, error, out / "error.png", f"pointwise error of {field} (solution − reference){when}",
                                  error=True))
         elif strict:

@@ -5,6 +5,8 @@
   arrows over its magnitude; error maps with a colour range symmetric about zero.
   Maps and slices are unlit, so each colour is the colour bar's for its value.
 - :func:`render_panels`: time slices as a grid of panels with one colour range.
+- :func:`render_components`: a system's fields, a panel each with its own colour range; a 2-D vector
+  field (a velocity) as streamlines over its magnitude.
 - :func:`render_animation`: a GIF of a time series (fixed colour range/axes).
 - :func:`plot_lines`: matplotlib line plots of 1-D fields.
 - :func:`loss_figure`, :func:`plot_loss`: the training curves of a ``metrics.jsonl``
@@ -26,10 +28,10 @@ import numpy as np
 from ._errors import ConfigurationError
 from ._loss_plot import loss_figure, plot_loss
 
-__all__ = ["render_field", "render_panels", "render_animation", "plot_lines", "plot_loss", "loss_figure", "render_run",
+__all__ = ["render_field", "render_panels", "render_components", "render_animation", "plot_lines", "plot_loss", "loss_figure", "render_run",
            "PLOT_KINDS", "pyvista_installed"]
 
-PLOT_KINDS = ("all", "solution", "error", "panels", "animation", "iso", "loss")
+PLOT_KINDS = ("all", "solution", "error", "components", "panels", "animation", "iso", "loss")
 _WINDOW = (900, 760)
 _ISO_OPACITY = 0.4
 
@@ -96,8 +98,10 @@ def _colour_range(values, symmetric: bool):
 _BAR = {"x": 0.86, "y": 0.10, "height": 0.72}
 
 
-def _bar() -> dict:
-    return {"title": "", "vertical": True, "fmt": "%.3g", "position_x": _BAR["x"], "position_y": _BAR["y"],
+def _bar(key: str = "") -> dict:
+    """The colour bar's settings; ``key`` tells apart the bars of panels with their own ranges (PyVista keeps one bar
+    per title, so each panel's is a different number of blanks: nothing shows, our own title is drawn above it)."""
+    return {"title": key, "vertical": True, "fmt": "%.3g", "position_x": _BAR["x"], "position_y": _BAR["y"],
             "width": 0.05, "height": _BAR["height"], "label_font_size": 13, "unconstrained_font_size": True, "color": "black",
             "n_labels": 5}
 
@@ -132,17 +136,34 @@ def _camera(plotter, dim: int):
         plotter.camera.zoom(0.88)  # room for the axes' outer tick labels
 
 
+def _add_streamlines(plotter, mesh, vectors: np.ndarray, name: str) -> None:
+    """Streamlines of a 2-D vector point field, seeded on the two centre lines of the mesh's bounding box (every
+    closed streamline around a centre crosses one of them), integrated both ways."""
+    pv = _pyvista()
+    lo, hi = np.asarray(mesh.bounds[::2])[:2], np.asarray(mesh.bounds[1::2])[:2]
+    mid, t = (lo + hi) / 2, np.linspace(0.04, 0.96, 14)
+    seeds = np.vstack([np.column_stack([lo[0] + t * (hi[0] - lo[0]), np.full_like(t, mid[1])]),
+                       np.column_stack([np.full_like(t, mid[0]), lo[1] + t * (hi[1] - lo[1])])])
+    flow = mesh.copy()
+    flow.point_data["_flow"] = np.column_stack([vectors[:, :2], np.zeros(len(vectors))])
+    lines = flow.streamlines_from_source(pv.PolyData(np.column_stack([seeds, np.zeros(len(seeds))])), vectors="_flow",
+                                         surface_streamlines=True, integration_direction="both",
+                                         max_length=8.0 * float(np.max(hi - lo)))
+    if lines.n_points:
+        plotter.add_mesh(lines, color="white", line_width=1.5, name=f"{name}-streamlines")
+
+
 def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_title=None,
-               show_bar=True, name="field", axes=True, arrows=None):
-    """Draw ``field`` of ``mesh`` into ``plotter`` (with ``arrows``, a vector point field drawn over it); return the
-    colour range used."""
+               show_bar=True, name="field", axes=True, arrows=None, streamlines=False, bar_key=""):
+    """Draw ``field`` of ``mesh`` into ``plotter`` (with ``arrows``, a vector point field drawn over it; a 2-D vector
+    as ``streamlines`` instead of arrows if asked); return the colour range used."""
     dim = len(labels)
     mesh = mesh.copy()
     scalars, values = _scalars(mesh, field)
     symmetric = cmap == "coolwarm"
     clim = clim or _colour_range(values, symmetric)
     # unlit: a lit surface is shaded by its angle to the light, so its colours leave the colour bar's
-    common = {"scalars": scalars, "cmap": cmap, "clim": clim, "show_scalar_bar": show_bar, "scalar_bar_args": _bar(),
+    common = {"scalars": scalars, "cmap": cmap, "clim": clim, "show_scalar_bar": show_bar, "scalar_bar_args": _bar(bar_key),
               "lighting": False}
     if dim == 3 and style == "iso":
         plotter.add_mesh(mesh.outline(), color="black", line_width=1, name=f"{name}-outline")
@@ -162,7 +183,9 @@ def _add_field(plotter, mesh, field, labels, cmap, clim=None, style="auto", bar_
     if show_bar:
         _bar_title(plotter, bar_title or scalars, name)
     vectors = np.asarray(mesh.point_data[arrows if arrows in mesh.point_data else field])
-    if vectors.ndim == 2 and vectors.shape[1] > 1:  # arrows on a subset of the nodes
+    if streamlines and dim == 2 and vectors.ndim == 2 and vectors.shape[1] == 2:
+        _add_streamlines(plotter, mesh, vectors, name)
+    elif vectors.ndim == 2 and vectors.shape[1] > 1:  # arrows on a subset of the nodes
         step = max(1, mesh.n_points // 400)
         padded = np.zeros((mesh.n_points, 3))
         padded[:, : vectors.shape[1]] = vectors
@@ -228,29 +251,31 @@ def _swatch(box, colour):
 
 
 def _field_plotter(mesh, field: str, title: str = "", labels=("x", "y"), cmap: str = "viridis", style: str = "auto",
-                   bar_title: str | None = None, clim=None, arrows: str | None = None):
+                   bar_title: str | None = None, clim=None, arrows: str | None = None, streamlines: bool = False):
     """The off-screen PyVista plotter :func:`render_field` screenshots (the caller closes it)."""
     pv = _pyvista()
     plotter = pv.Plotter(off_screen=True, window_size=_WINDOW)
     plotter.set_background("white")
-    _add_field(plotter, _as_pyvista(mesh), field, labels, cmap, clim=clim, style=style, bar_title=bar_title, arrows=arrows)
+    _add_field(plotter, _as_pyvista(mesh), field, labels, cmap, clim=clim, style=style, bar_title=bar_title, arrows=arrows,
+               streamlines=streamlines)
     plotter.add_text(title or field, font_size=12, color="black")
     _camera(plotter, len(labels))
     return plotter
 
 
 def render_field(mesh, field: str, path: str | Path, title: str = "", labels=("x", "y"), cmap: str = "viridis",
-                 style: str = "auto", bar_title: str | None = None, clim=None, arrows: str | None = None) -> Path:
+                 style: str = "auto", bar_title: str | None = None, clim=None, arrows: str | None = None,
+                 streamlines: bool = False) -> Path:
     """Render ``field`` of a mesh (PyVista or meshio) to a PNG.
 
     2-D: coloured surface with contour lines; 3-D: orthogonal slices
     (``style="slices"``, the default) or five translucent iso-surfaces with a key
     of their values (``style="iso"``); a vector field (``(N, 2|3)`` point data) as
     arrows over its magnitude; ``arrows``: a vector point field drawn as arrows over ``field`` (a density and its
-    velocity). ``cmap="coolwarm"`` centres the colour range on zero
-    (error maps). Maps and slices are unlit, so their colours are the colour bar's.
+    velocity); ``streamlines``: a 2-D vector field's streamlines instead of arrows. ``cmap="coolwarm"`` centres the
+    colour range on zero (error maps). Maps and slices are unlit, so their colours are the colour bar's.
     """
-    plotter = _field_plotter(mesh, field, title, labels, cmap, style, bar_title, clim, arrows)
+    plotter = _field_plotter(mesh, field, title, labels, cmap, style, bar_title, clim, arrows, streamlines)
     plotter.screenshot(str(path))
     plotter.close()
     return Path(path)
@@ -259,6 +284,54 @@ def render_field(mesh, field: str, path: str | Path, title: str = "", labels=("x
 def _grid(k: int) -> tuple[int, int]:
     cols = min(k, 3)
     return -(-k // cols), cols
+
+
+def render_components(mesh, fields: list[str], path: str | Path, title: str = "", labels=("x", "y"),
+                      cmap: str = "viridis", references: dict[str, str] | None = None) -> Path:
+    """The fields of a system side by side, a panel each (at most 3 per row), each with its own colour range and
+    axes; a 2-D vector field (``(N, 2)`` point data: a velocity) as streamlines over its magnitude.
+
+    1-D meshes are drawn as line plots, with ``references[field]`` (a point-data name) dashed.
+    """
+    rows, cols = _grid(len(fields))
+    if len(labels) == 1:
+        plt = _matplotlib()
+        fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows), dpi=110, squeeze=False)
+        x = np.asarray(mesh.points[:, 0])
+        order = np.argsort(x)
+        for ax, field in zip(axes.flat, fields):
+            ax.plot(x[order], np.asarray(mesh.point_data[field])[order], lw=1.8, label=field)
+            reference = (references or {}).get(field)
+            if reference in mesh.point_data:
+                ax.plot(x[order], np.asarray(mesh.point_data[reference])[order], "--", color="black", lw=1,
+                        label="reference")
+                ax.legend(fontsize=8)
+            ax.set_title(field, fontsize=10)
+            ax.set_xlabel(labels[0])
+            ax.grid(alpha=0.3)
+        for ax in axes.flat[len(fields):]:
+            ax.axis("off")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return Path(path)
+    pv = _pyvista()
+    mesh = _as_pyvista(mesh)
+    plotter = pv.Plotter(off_screen=True, shape=(rows, cols), window_size=(560 * cols, 500 * rows), border=False)
+    plotter.set_background("white")
+    for i, field in enumerate(fields):
+        plotter.subplot(i // cols, i % cols)
+        _add_field(plotter, mesh, field, labels, cmap, name=f"panel{i}", streamlines=True, bar_key=" " * (i + 1))
+        vector = np.ndim(mesh.point_data[field]) == 2 and len(labels) == 2
+        what = f"{field}: magnitude and streamlines" if vector else field
+        plotter.add_text(f"{title}: {what}" if title else what, font_size=10, color="black")
+        _camera(plotter, len(labels))
+        plotter.camera.zoom(0.72)  # room for the outer tick labels and axis titles
+    plotter.screenshot(str(path))
+    plotter.close()
+    return Path(path)
 
 
 def render_panels(meshes, times, field: str, path: str | Path, title: str = "", labels=("x", "y"),

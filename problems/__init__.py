@@ -38,6 +38,7 @@ from ._mesh_domain import MeshDomain as MeshDomain
 from ._observations import Observations as Observations
 from ._problem import Problem as Problem
 from ._unknowns import Unknown as Unknown
+from ._unknowns import UnknownField as UnknownField
 from ._unknowns import UnknownParameters as UnknownParameters
 from ._data import Data as Data
 from ._registry import PROBLEMS as PROBLEMS

@@ -57,6 +57,11 @@ def resolve_parameters(owner: str, declared: dict[str, Any], given: dict[str, An
     return values
 
 
+def _constant_field(value: float):
+    """A field of one point that is ``value`` everywhere (an unknown field's initial guess)."""
+    return lambda x: x[0] * 0 + value
+
+
 class Problem:
     r"""Base class of every PDE problem.
 
@@ -67,13 +72,18 @@ class Problem:
             :class:`Periodic`, :class:`Initial`, :class:`HardConstraint` (or your own
             :class:`AbstractCondition`).
         unknowns: names of the unknown fields, e.g. ``("u",)`` or ``("u", "v")``.
+        vectors: unknowns that together are one vector field, e.g. ``{"velocity": ("u", "v")}``
+            (one component per spatial coordinate): written as one field and drawn as
+            streamlines over its magnitude.
         equations: how many equations the residual returns per point; default one per
             unknown (declare it for, e.g., an over-determined first-order system).
         parameters: defaults of the problem's parameters, e.g. ``{"beta": 30.0}``;
             ``Problem(beta=40)`` overrides them, each becoming an attribute.
         unknown_parameters: scalars of an inverse problem, identified with the solution,
             e.g. ``{"D": 0.5, "k": Unknown(1.0, positive=True)}`` (initial guesses); used in
-            ``residual`` as attributes (``self.D``) like parameters.
+            ``residual`` as attributes (``self.D``) like parameters. An ``UnknownField(1.0,
+            positive=True)`` is a coefficient field (a second network): ``self.k(x)``,
+            ``grad(self.k)(x)``; a problem that knows it gives ``reference_unknown(name, points)``.
         name: registry name (defaults to the class name).
 
     Methods:
@@ -90,6 +100,7 @@ class Problem:
     time: ClassVar[TimeInterval | None] = None
     conditions: ClassVar[list] = []
     unknowns: ClassVar[tuple[str, ...]] = ("u",)
+    vectors: ClassVar[dict[str, tuple[str, ...]]] = {}
     parameters: ClassVar[dict[str, Any]] = {}
     unknown_parameters: ClassVar[dict[str, Any]] = {}
     equations: ClassVar[int | None] = None
@@ -104,7 +115,7 @@ class Problem:
         for key, value in values.items():
             setattr(self, key, value)
         for name, spec in self.unknown_specs().items():  # the initial guesses, until a solver binds trained values
-            setattr(self, name, spec.initial)
+            setattr(self, name, spec.initial if isinstance(spec, Unknown) else _constant_field(spec.initial))
 
     # ----- unknown scalars (inverse problems) ------------------------------------------
     def unknown_specs(self) -> dict[str, Unknown]:
@@ -239,6 +250,12 @@ class Problem:
             isinstance(s, str) and s.isidentifier() for s in self.unknowns
         ):
             raise ProblemDefinitionError(f"problem '{name}': `unknowns` must be a tuple of names, got {self.unknowns!r}")
+        for vector, parts in dict(self.vectors).items():
+            if vector in self.unknowns or not isinstance(parts, (tuple, list)) or len(parts) != self.n_space \
+                    or not set(parts) <= set(self.unknowns):
+                raise ProblemDefinitionError(
+                    f"problem '{name}': vectors[{vector!r}] must be {self.n_space} of the unknowns {tuple(self.unknowns)} "
+                    f"(one per spatial coordinate) under a name that is not an unknown, got {parts!r}")
         if type(self).residual is Problem.residual and not (self.has_rhs and self.has_time):
             raise ProblemDefinitionError(
                 f"problem '{name}' must define residual(self, u, x) (or, for u_t = L[u] with a `time`, rhs(self, u, x))"

@@ -47,3 +47,4 @@ from ._training import TimeBudget as TimeBudget
 from ._training import TrainingState as TrainingState
 from ._training import load_checkpoint as load_checkpoint
 from ._training import train as train
+from ._uncertainty import unknown_fields_at as unknown_fields_at

@@ -92,7 +92,7 @@ class PINN(AbstractSolver):
             model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths())
         self.unknown_specs = problem.unknown_specs()
         if self.unknown_specs:  # an inverse problem: its unknown scalars train with the network (model.unknowns)
-            model.unknowns = UnknownParameters(self.unknown_specs)
+            model.unknowns = UnknownParameters(self.unknown_specs, problem.n_coordinates)
         self.model = model.to(dtype=self.dtype, device=self.device)
         self._structure = MLPStructure(self.model)  # the layer chain Taylor/STDE modes push collapsed jets through
         # soft: every condition a penalty (a problem's own HardConstraint is set aside);

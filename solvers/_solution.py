@@ -36,10 +36,15 @@ class Metric:
 
 def relative_errors(predicted: torch.Tensor, reference: torch.Tensor, names) -> dict[str, float]:
     r"""Discrete relative L2 :math:`\|u-\hat u\|_2/\|u\|_2` (:func:`physopt.relative_l2`) and max-abs errors,
-    overall and per unknown (float64)."""
+    overall and per unknown (float64). An unknown whose reference is NaN everywhere has none (the lid-driven
+    cavity's pressure) and is left out."""
     predicted, reference = predicted.double(), reference.double()
+    several = len(names) > 1
+    known = ~torch.isnan(reference).all(0)
+    if not known.all():
+        predicted, reference, names = predicted[:, known], reference[:, known], [n for n, k in zip(names, known) if k]
     out = {"rel_l2": relative_l2(predicted, reference), "max_abs": float((predicted - reference).abs().max())}
-    if len(names) > 1:
+    if several:
         for i, name in enumerate(names):
             out[f"rel_l2_{name}"] = relative_l2(predicted[:, i], reference[:, i])
             out[f"max_abs_{name}"] = float((predicted[:, i] - reference[:, i]).abs().max())

@@ -26,7 +26,7 @@ import torch
 
 from problems import Observations, UnknownParameters
 
-__all__ = ["restricted_covariance", "identified_unknowns", "Z_95"]
+__all__ = ["restricted_covariance", "identified_unknowns", "unknown_fields_at", "Z_95"]
 
 #: the two-sided 95 % quantile of the normal distribution
 Z_95 = 1.959963984540054
@@ -49,17 +49,45 @@ def restricted_covariance(H: torch.Tensor, index: list[int], scale: float, rcond
     return scale * torch.linalg.inv(0.5 * (H_uu + H_uu.T))
 
 
+def field_errors(solver) -> dict[str, dict]:
+    """Each unknown field: ``{"field": True}``, with its relative L2 error on the problem's error points where the
+    problem knows it (``reference_unknown(name, points)``)."""
+    problem, out = solver.problem, {}
+    fields = [name for name in solver.unknown_specs if name not in solver.model.unknowns.scalars]
+    for name in fields:
+        out[name] = {"field": True}
+        if hasattr(problem, "reference_unknown"):
+            points = torch.as_tensor(problem.error_points(), dtype=torch.float64)
+            found = unknown_fields_at(solver.model, points)[name]
+            truth = torch.as_tensor(problem.reference_unknown(name, points), dtype=torch.float64).reshape(-1)
+            out[name]["rel_l2"] = float((found - truth).norm() / truth.norm())
+    return out
+
+
+def unknown_fields_at(model, points: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The identified unknown fields of a trained PINN ``model`` at ``points`` ``(N, n)``: ``{name: (N,) float64}``."""
+    unknowns = getattr(model, "unknowns", None)
+    if unknowns is None:
+        return {}
+    p = next(model.parameters())
+    with torch.no_grad():
+        values = unknowns.values()
+        return {name: values[name](points.to(dtype=p.dtype, device=p.device)).double().cpu()
+                for name in unknowns.specs if name not in unknowns.scalars}
+
+
 def identified_unknowns(solver) -> dict[str, dict[str, float]]:
     r"""A PINN's unknowns: each one's value, standard error and 95 % interval.
 
     The errors come from :math:`J^\top J` at the current parameters (summed over the ranks) and the
     data terms' residual (or their ``noise``); without data terms only the values are given.
     """
-    names = list(solver.unknown_specs)
-    values = {k: float(v.detach()) for k, v in solver.unknown_values().items()}
+    names = solver.model.unknowns.scalars  # unknown fields are nuisance parameters here, like the network's
+    values = {k: float(v.detach()) for k, v in solver.unknown_values().items() if k in names}
     out = {name: {"value": values[name]} for name in names}
+    out.update(field_errors(solver))
     data = [c for c in solver.soft if isinstance(c, Observations)]
-    if not data:
+    if not data or not names:
         return out
     objective = solver.least_squares()
     flat = objective.flat

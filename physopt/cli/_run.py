@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import problems
@@ -224,14 +225,27 @@ def write_solution_fields(directory: Path, problem, solution) -> dict:
         if reference is not None:
             reference = reference.double().cpu().numpy()
             for i, name in enumerate(problem.unknowns):
+                if np.isnan(reference[:, i]).all():  # no reference for this unknown (the cavity's pressure)
+                    continue
                 data[f"{name}_reference"] = reference[:, i]
                 data[f"error_{name}"] = values[:, i] - reference[:, i]
         derived = getattr(problem, "derived_fields", None)  # a problem's own fields from the unknowns (density, velocity)
         if derived is not None:
             data.update(derived(values))
+        for name, found in solvers.unknown_fields_at(solution.model, points).items():  # identified coefficient fields
+            data[name] = found.numpy()
+            if hasattr(problem, "reference_unknown"):
+                data[f"{name}_reference"] = np.asarray(problem.reference_unknown(name, points), dtype=float).reshape(-1)
+                data[f"error_{name}"] = data[name] - data[f"{name}_reference"]
+        for name, parts in problem.vectors.items():  # a velocity (u, v) as one vector field
+            data[name] = np.column_stack([data[part] for part in parts])
         sets.append(FieldSet(entry["mesh"], data, entry["time"], tuple(entry["axis_labels"])))
-    return write_field_sets(directory, sets, primary=getattr(problem, "primary_field", problem.unknowns[0]),
-                            overlay=getattr(problem, "overlay_field", None))
+    primary = getattr(problem, "primary_field", next(iter(problem.vectors), problem.unknowns[0]))
+    coefficients = [n for n in problem.unknown_specs() if n in sets[0].data]  # identified fields drawn beside
+    components = [*problem.vectors, *problem.unknowns, *coefficients] if problem.n_unknowns + len(coefficients) > 1 \
+        else None
+    return write_field_sets(directory, sets, primary=primary, overlay=getattr(problem, "overlay_field", None),
+                            components=components)
 
 
 def _version() -> str:
@@ -257,6 +271,8 @@ def _format_operator(family) -> str:
 
 
 def _format_unknown(name: str, entry: dict) -> str:
+    if entry.get("field"):  # a coefficient field: its error where the problem knows it
+        return f"{name}(x) (relative L2 {entry['rel_l2']:.3g})" if "rel_l2" in entry else f"{name}(x) (a field)"
     if "std_error" not in entry:
         return f"{name} = {entry['value']:.6g}"
     low, high = entry["ci95"]

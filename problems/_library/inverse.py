@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from physopt import jacobian, laplacian
+from physopt import grad, jacobian, laplacian
 
-from .._conditions import Dirichlet
+from .._conditions import Dirichlet, Robin
 from .._data import Data
 from .._domain import Box, Interval
 from .._problem import Problem
 from .._registry import register
-from .._unknowns import Unknown
+from .._unknowns import Unknown, UnknownField
 
 
 def _mode_sum(x):
@@ -100,3 +100,66 @@ class LorenzInverse(Problem):
         states[order] = lorenz_trajectory(np.maximum(t[order], 0.0), self.sigma_true, self.rho_true, self.beta_true,
                                           self.start) if t.max() > 0 else np.tile(self.start, (len(t), 1))
         return torch.as_tensor(states, dtype=points.dtype, device=points.device)
+
+
+def _plate_temperature(x):
+    """u*(x, y) = sin(πx) sin(πy)."""
+    return torch.sin(torch.pi * x[0]) * torch.sin(torch.pi * x[1])
+
+
+def _plate_conductivity(x):
+    """κ*(x, y) = 1 + ½ sin(πx) sin(2πy) (between ½ and 3/2; 1 on the boundary)."""
+    return 1.0 + 0.5 * torch.sin(torch.pi * x[0]) * torch.sin(2 * torch.pi * x[1])
+
+
+def _outward_normal(x):
+    """The unit square's outward normal at a boundary point (zero inside)."""
+    eps = 1e-9
+    return torch.stack([(x[0] > 1 - eps).to(x.dtype) - (x[0] < eps).to(x.dtype),
+                        (x[1] > 1 - eps).to(x.dtype) - (x[1] < eps).to(x.dtype)])
+
+
+def _plate_heat_source(x):
+    """f = -∇·(κ*∇u*) at one point."""
+    flux = lambda y: _plate_conductivity(y) * grad(_plate_temperature)(y)  # noqa: E731
+    return -torch.func.jacrev(flux)(x).trace()
+
+
+@register("heat_conductivity_inverse")
+class HeatConductivityInverse(Problem):
+    """-∇·(κ∇u) = f on [0,1]², u = 0 and the heat flux κ ∂u/∂n measured on the boundary; the conductivity field
+    κ(x, y) (a second network) identified from noisy temperature samples in the plate (synthetic data)."""
+
+    domain = Box([0.0, 0.0], [1.0, 1.0])
+    parameters = {"samples": 200, "noise": 0.01, "seed": 0}
+    unknown_parameters = {"kappa": UnknownField(1.0, positive=True)}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.samples < 10:
+            raise ValueError(f"heat_conductivity_inverse needs samples >= 10, got {self.samples}")
+        rng = np.random.default_rng(self.seed)
+        x = rng.uniform(0.0, 1.0, (self.samples, 2))
+        u = np.sin(np.pi * x[:, :1]) * np.sin(np.pi * x[:, 1:])
+        sigma = self.noise * float(np.abs(u).max()) if self.noise > 0 else None  # noise relative to max |u*|
+        values = u + (rng.normal(0.0, sigma, u.shape) if sigma else 0.0)
+        measured_flux = lambda y: _plate_conductivity(y) * (grad(_plate_temperature)(y) @ _outward_normal(y))  # noqa: E731
+        self.conditions = [Dirichlet(0.0),
+                           Robin(0.0, lambda y: self.kappa(y), measured_flux),  # κ ∂u/∂n = measured flux
+                           Data(x, values, ("u",), noise=sigma)]
+
+    def point_data(self, points):
+        return {"f": torch.vmap(_plate_heat_source)(points)}
+
+    def residual(self, u, x, f=None):
+        f = _plate_heat_source(x) if f is None else f
+        return -(grad(self.kappa)(x) @ grad(u)(x) + self.kappa(x) * laplacian(u)(x)) - f
+
+    def exact(self, x):
+        return _plate_temperature(x)
+
+    def reference_unknown(self, name: str, points: torch.Tensor) -> torch.Tensor:
+        """The true conductivity κ* at ``points`` (the field the data were made with)."""
+        if name != "kappa":
+            raise KeyError(f"heat_conductivity_inverse has no unknown field '{name}'")
+        return torch.vmap(_plate_conductivity)(points)

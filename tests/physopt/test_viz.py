@@ -392,3 +392,81 @@ def test_a_vector_field_drawn_over_a_scalar_one(tmp_path):
     plain = render_field(grid, "rho", tmp_path / "plain.png", "density", ("x", "y"))
     assert_real_image(over)
     assert np.abs(image_frames(over)[0] - image_frames(plain)[0]).mean() > 0.5  # the arrows show
+
+
+def _cavity_like_grid():
+    """A rotating flow (u, v) = (-(y - ½), x - ½) with a pressure, on the unit square's triangles."""
+    import pyvista
+
+    mesh = structured_mesh([0, 0], [1, 1], 31)
+    x, y = mesh.points.T
+    grid = pyvista.from_meshio(meshio.Mesh(mesh.points3d(), [("triangle", mesh.cells)]))
+    u, v = -(y - 0.5), x - 0.5
+    grid.point_data.update({"velocity": np.stack([u, v], 1), "u": u, "v": v, "p": 0.5 * (u**2 + v**2)})
+    return grid
+
+
+@pytest.mark.pyvista
+def test_a_velocity_is_drawn_as_streamlines_over_its_magnitude(tmp_path):
+    grid = _cavity_like_grid()
+    plotter = _field_plotter(grid, "velocity", "flow", ("x", "y"), streamlines=True)
+    try:
+        lines = plotter.actors["field-streamlines"].mapper.dataset
+        assert "field-arrows" not in plotter.actors and lines.n_lines >= 14
+        radii = np.hypot(lines.points[:, 0] - 0.5, lines.points[:, 1] - 0.5)
+        assert np.ptp(radii) > 0.3  # closed circles around the centre at many radii
+    finally:
+        plotter.close()
+    streamlines = render_field(grid, "velocity", tmp_path / "s.png", "flow", ("x", "y"), streamlines=True)
+    arrows = render_field(grid, "velocity", tmp_path / "a.png", "flow", ("x", "y"))
+    assert_real_image(streamlines)
+    assert np.abs(image_frames(streamlines)[0] - image_frames(arrows)[0]).mean() > 0.5
+
+
+@pytest.mark.pyvista
+def test_a_system_is_drawn_a_panel_each_with_its_own_colour_bar_and_uncut_axes(tmp_path):
+    from physopt.viz import render_components
+
+    grid = _cavity_like_grid()
+    png = render_components(grid, ["velocity", "u", "v", "p"], tmp_path / "c.png", labels=("x", "y"))
+    pixels = image_frames(png)[0]
+    height, width, _ = pixels.shape
+    assert (height, width) == (1000, 1680)  # 2 rows of 3 panels
+    for k in range(4):  # each panel's own colour bar: a tall coloured column at 86-88 % of its width
+        row, col = divmod(k, 3)
+        panel = pixels[row * 500:(row + 1) * 500, col * 560:(col + 1) * 560]
+        bar = panel[:, int(0.865 * 560):int(0.875 * 560)]
+        assert ((bar.max(-1) - bar.min(-1)) > 30).mean(1).sum() > 150, f"panel {k} has no colour bar"
+        assert (panel[-3:] > 250).all() and (panel[:, :3] > 250).all(), f"panel {k}: something is cut at its edge"
+    assert (pixels[500:, 560:] > 250).all()  # the unused panels stay blank
+
+
+def test_run_pictures_of_a_system_show_every_component(tmp_path):
+    """write_field_sets(components=...) lists a system's fields; render_run draws components.png and, in 1-D, a line
+    plot per component with its reference dashed."""
+    import matplotlib.pyplot as plt
+
+    mesh = structured_mesh([0.0], [3.0], 41)
+    t = mesh.points[:, 0]
+    data = {name: np.sin(t * (k + 1)) for k, name in enumerate(("x", "y", "z"))}
+    data.update({f"{n}_reference": v + 0.01 for n, v in list(data.items())})
+    data.update({f"error_{n}": -0.01 + 0 * t for n in ("x", "y", "z")})
+    write_field_sets(tmp_path, [FieldSet(mesh, data, None, ("t",))], primary="x", components=["x", "y", "z"])
+    closed = []
+    original = plt.close
+    try:
+        plt.close = lambda fig=None: closed.append(fig) or original(fig)
+        written = render_run(tmp_path, kind="components")
+    finally:
+        plt.close = original
+    assert [p.name for p in written] == ["components.png"]
+    (fig,) = closed
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["x", "y", "z"]
+    assert all(len(ax.get_lines()) == 2 for ax in fig.axes[:3])  # the field and its reference
+    assert (tmp_path / "components.png").stat().st_size > 10_000
+    assert "components" in PLOT_KINDS
+    single = tmp_path / "single"
+    single.mkdir()
+    write_field_sets(single, [FieldSet(mesh, {"x": data["x"]}, None, ("t",))], primary="x")
+    with pytest.raises(ConfigurationError, match="--kind components needs a system of several unknowns"):
+        render_run(single, kind="components")
