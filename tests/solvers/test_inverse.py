@@ -167,7 +167,7 @@ def test_an_unknown_field_is_a_second_network_starting_at_its_initial_value():
     params = {f"unknowns.{k}": v for k, v in module.named_parameters()}
     from_params = module.values(params, prefix="unknowns.")["kappa"]
     assert float(from_params(x).detach()) == float(kappa(x).detach())  # the functional path is the module's
-    assert float(torch.func.grad(from_params)(x).norm()) == 0.0  # biases only moved: flat
+    assert float(torch.func.grad(from_params)(x).detach().norm()) == 0.0  # biases only moved: flat
     with pytest.raises(ProblemDefinitionError, match="must be finite and > 0"):
         UnknownField(0.0, positive=True)
     with pytest.raises(ProblemDefinitionError, match="width must be an integer >= 1"):
