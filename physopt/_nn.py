@@ -30,11 +30,12 @@ class MLP(torch.nn.Module):
     r"""Fully connected network :math:`\mathbb{R}^{n} \to \mathbb{R}^{m}`, ``depth`` hidden layers of ``width`` (or widths ``hidden``).
 
     Works on one point ``(n,)`` or a batch ``(..., n)``. Weights are Glorot-normal,
-    biases zero — smooth activations only, since PDE residuals differentiate it.
+    biases zero — smooth activations only, since PDE residuals differentiate it. ``embedding``
+    (:func:`physopt.parse_embedding`: Fourier features, periodic) maps the inputs first, untrained.
     """
 
     def __init__(self, n_in: int, n_out: int, width: int = 32, depth: int = 3, activation: str = "tanh",
-                 hidden: list[int] | None = None):
+                 hidden: list[int] | None = None, embedding=None):
         super().__init__()
         hidden = [width] * depth if hidden is None else list(hidden)
         checks = [("n_in", n_in), ("n_out", n_out), ("width", width), ("depth", depth)]
@@ -46,8 +47,13 @@ class MLP(torch.nn.Module):
             raise ConfigurationError(
                 f"unknown activation '{activation}'; choose one of: {', '.join(ACTIVATIONS)}"
             )
-        sizes = [n_in] + hidden + [n_out]
         layers: list[torch.nn.Module] = []
+        if embedding is not None:  # a fixed input embedding (physopt._embeddings): a frozen Linear and a sine
+            if embedding.frequencies.shape[1] != n_in:
+                raise ConfigurationError(f"MLP: the embedding takes {embedding.frequencies.shape[1]} inputs, not {n_in}")
+            layers += embedding.layers()
+            n_in = embedding.n_out
+        sizes = [n_in] + hidden + [n_out]
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             linear = torch.nn.Linear(a, b)
             torch.nn.init.normal_(linear.weight, std=math.sqrt(2.0 / (a + b)))
@@ -56,7 +62,7 @@ class MLP(torch.nn.Module):
             if i < len(sizes) - 2:
                 layers.append(ACTIVATIONS[activation]())
         self.layers = torch.nn.Sequential(*layers)
-        self.n_in, self.n_out = n_in, n_out
+        self.n_in, self.n_out = sizes[0] if embedding is None else embedding.frequencies.shape[1], n_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

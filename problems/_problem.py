@@ -167,6 +167,13 @@ class Problem:
     def n_coordinates(self) -> int:
         return self.n_space + int(self.has_time)
 
+    def periods(self) -> dict[int, float]:
+        """``{coordinate: period}`` of the ``Periodic`` conditions (the box's length along that coordinate)."""
+        from ._conditions import Periodic
+
+        lo, hi = self.domain.bounds
+        return {c.dim: float(hi[c.dim] - lo[c.dim]) for c in self.conditions if isinstance(c, Periodic)}
+
     @property
     def n_unknowns(self) -> int:
         return len(self.unknowns)

@@ -29,6 +29,7 @@ from physopt import (
     StallRule,
     derivative_mode,
     get_derivative_mode,
+    parse_embedding,
     parse_schedule,
     unit_cube_samples,
 )
@@ -89,7 +90,10 @@ class PINN(AbstractSolver):
         self.mode = get_derivative_mode(o.derivatives, o)  # one instance: a stochastic mode keeps its samples here
         torch.manual_seed(o.seed)
         with torch.device("cpu"):  # the same initial weights on every device (drawn from the CPU generator)
-            model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths())
+            embedding = parse_embedding(o.embedding, problem.n_coordinates, problem.periods(),
+                                        torch.Generator().manual_seed(o.seed))
+            model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths(),
+                        embedding=embedding)
         self.unknown_specs = problem.unknown_specs()
         if self.unknown_specs:  # an inverse problem: its unknown scalars train with the network (model.unknowns)
             model.unknowns = UnknownParameters(self.unknown_specs, problem.n_coordinates)

@@ -31,6 +31,9 @@ class PINNOptions(AbstractOptions):
     depth: int = option(3, "number of hidden layers")
     hidden: str = option("", "hidden widths layer by layer, e.g. 64,64,48,48 (overrides --width/--depth)")
     activation: str = option("tanh", "tanh, sin, gelu, silu, softplus, sigmoid")
+    embedding: str = option("", "input embedding before the MLP (untrained): fourier:M:S (random Fourier features, frequencies "
+                                "~ N(0, S²)), fourier_axes:M:S (frequencies S·k, k = 1..M, per coordinate) or periodic:K "
+                                "(exactly periodic in the problem's Periodic coordinates, K harmonics); empty: none")
     output_scale: float = option(1.0, "fixed factor on the network's output before the ansatz: the solution's magnitude, so that "
                                       "the tanh layers need not saturate to produce it (allen_cahn_ball: sqrt(d), measured "
                                       "rel. L2 9.4e-4 against 6.8e-3 = the constant floor with 1 at d = 1000)")
