@@ -33,6 +33,7 @@ from scipy.stats import qmc
 from physopt import delaunay_mesh
 
 from ._domain import AbstractDomain, Ball, Box
+from ._mesh_domain import _uniform_in_simplex
 
 __all__ = ["Polygon", "Triangle", "Rectangle", "Union", "Intersection", "Difference", "domain_distance"]
 
@@ -170,9 +171,7 @@ class Polygon(AbstractDomain):
     def map_interior(self, unit):
         cumulative = np.cumsum(self._triangle_areas) / self._triangle_areas.sum()
         k = np.minimum(np.searchsorted(cumulative, unit[:, 0], side="right"), len(cumulative) - 1)
-        a, b, c = (self.vertices[self.triangles[k, i]] for i in range(3))
-        s, t = np.sqrt(unit[:, 1:2]), unit[:, 2:3]
-        return (1 - s) * a + s * (1 - t) * b + s * t * c
+        return np.einsum("nk,nkd->nd", _uniform_in_simplex(unit[:, 1:]), self.vertices[self.triangles[k]])
 
     def map_boundary(self, unit):
         cumulative = np.cumsum(self.lengths) / self.lengths.sum()
