@@ -115,13 +115,36 @@ class Solution(AbstractSolution):
         super().__init__(problem, model, info)
         self.field = field
 
-    def __call__(self, points, batch_size: int = 16384) -> torch.Tensor:
+    def _points(self, points) -> torch.Tensor:
         points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
         if points.ndim != 2 or points.shape[1] != self.problem.n_coordinates:
             raise ValueError(
                 f"points must have shape (N, {self.problem.n_coordinates}) for problem "
                 f"'{self.problem.problem_name}', got {tuple(points.shape)}"
             )
+        return points
+
+    def apply(self, operator: Callable, points, batch_size: int = 4096) -> torch.Tensor:
+        """``operator(u)(x)`` at every point, ``(N, ...)``: any pointwise operator of the learned field, e.g.
+        ``solution.apply(laplacian, x)``, ``solution.apply(grad, x)``, or a flux
+        ``solution.apply(lambda u: lambda y: -k * grad(u)(y), x)``. Derivatives by autodiff of the field,
+        spatial operators on the spatial coordinates (the problem's layout)."""
+        points = self._points(points)
+        outs = []
+        with torch.no_grad(), self.problem.layout():  # torch.func's transforms differentiate inside no_grad
+            for chunk in points.split(batch_size):
+                outs.append(vmap(operator(self.field))(chunk))
+        return torch.cat(outs)
+
+    def derivative(self, points, *dims: int) -> torch.Tensor:
+        r"""The partial derivative :math:`\partial^k u / \partial x_{d_1} \cdots \partial x_{d_k}` at ``points``
+        (raw coordinate indices, time included), ``(N, n_unknowns)``; no ``dims``: the values."""
+        from physopt import partial
+
+        return self.apply(lambda u: partial(u, *dims) if dims else u, points).reshape(len(points), -1)
+
+    def __call__(self, points, batch_size: int = 16384) -> torch.Tensor:
+        points = self._points(points)
         outs = []
         with torch.no_grad(), self.problem.layout():
             for chunk in points.split(batch_size):

@@ -61,6 +61,9 @@ def _add_solve(sub, flags) -> None:
     group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-render", action="store_true", help="write fields but no PNGs")
+    p.add_argument("--derived", default="", metavar="NAMES",
+                   help="also write derived quantities of the solution: grad, laplacian (per unknown) and the "
+                        "problem's own derived_quantities, comma-separated")
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel on N processes through torch.distributed (one per GPU with --device cuda); "
                         "ignored when torchrun or srun started this process (docs/distributed.md)")
@@ -200,6 +203,7 @@ def cmd_solve(args, argv) -> int:
             progress=not args.no_progress,
             render=not args.no_render,
             command_line=["physopt", *argv],
+            derived=[n.strip() for n in args.derived.split(",") if n.strip()],
         )
     except ConfigurationError as exc:
         raise with_flag(exc, given, set_pairs) from None

@@ -15,6 +15,7 @@ import problems
 import solvers
 
 from .. import distributed
+from ._derived import check_derived, derived_fields
 from .._devices import describe_device
 from .._errors import ConfigurationError, Interrupted, PhysoptError, ProblemDefinitionError, TrainingDiverged
 from .._run_directory import RunDirectory
@@ -149,6 +150,7 @@ def solve_to_directory(
     progress: bool = True,
     render: bool = True,
     command_line: list[str] | None = None,
+    derived: list[str] | None = None,
 ) -> dict:
     """Solve a problem and write a complete run directory; return the summary.
 
@@ -170,6 +172,7 @@ def solve_to_directory(
         params, options, checkpoint = _resumed_configuration(run, problem_spec, solver_name, params, options, out)
 
     problem = load_problem(problem_spec, params)
+    check_derived(problem, list(derived or []))
     suggested = {k: str(v) for k, v in problem.solver_defaults.get(solver_cls.name, {}).items()}
     opts = solver_cls.Options.from_strings({**suggested, **options})  # the user's choices over the problem's
     solver = solver_cls(problem, opts)  # validates everything before any file is written
@@ -193,7 +196,7 @@ def solve_to_directory(
 
         write_operator_results(run.path, problem, solution)
     else:
-        write_solution_fields(run.path, problem, solution)
+        write_solution_fields(run.path, problem, solution, list(derived or []))
     if render:
         summary["pictures"] = _render_pictures(run.path, operator=_is_family(problem))
     run.write_json(RunDirectory.SUMMARY, summary)
@@ -212,8 +215,9 @@ def _render_pictures(run_path: Path, operator: bool = False) -> list[str]:
     return [p.name for p in render_run(run_path)]
 
 
-def write_solution_fields(directory: Path, problem, solution) -> dict:
-    """Evaluate ``solution`` (and the reference, and the error) on the problem's meshes; write VTU files."""
+def write_solution_fields(directory: Path, problem, solution, derived: list[str] | None = None) -> dict:
+    """Evaluate ``solution`` (and the reference, and the error, and the ``derived`` quantities) on the problem's meshes;
+    write VTU files."""
     from .._fields import FieldSet, write_field_sets
 
     sets = []
@@ -229,14 +233,15 @@ def write_solution_fields(directory: Path, problem, solution) -> dict:
                     continue
                 data[f"{name}_reference"] = reference[:, i]
                 data[f"error_{name}"] = values[:, i] - reference[:, i]
-        derived = getattr(problem, "derived_fields", None)  # a problem's own fields from the unknowns (density, velocity)
-        if derived is not None:
-            data.update(derived(values))
+        own_fields = getattr(problem, "derived_fields", None)  # a problem's own fields from the unknowns (density)
+        if own_fields is not None:
+            data.update(own_fields(values))
         for name, found in solvers.unknown_fields_at(solution.model, points).items():  # identified coefficient fields
             data[name] = found.numpy()
             if hasattr(problem, "reference_unknown"):
                 data[f"{name}_reference"] = np.asarray(problem.reference_unknown(name, points), dtype=float).reshape(-1)
                 data[f"error_{name}"] = data[name] - data[f"{name}_reference"]
+        data.update(derived_fields(problem, solution, points, list(derived or [])))  # --derived grad, ...
         for name, parts in problem.vectors.items():  # a velocity (u, v) as one vector field
             data[name] = np.column_stack([data[part] for part in parts])
         sets.append(FieldSet(entry["mesh"], data, entry["time"], tuple(entry["axis_labels"])))
