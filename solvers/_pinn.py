@@ -14,6 +14,7 @@ network (``bc="hard"``: :math:`u = g + B\,N_\theta`, :math:`B = 0` on the bounda
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable
 
@@ -38,6 +39,7 @@ from physopt.optim import LeastSquaresObjective
 from problems import HardConstraint, PointSampler, Problem, UnknownParameters, automatic_ansatz, term_names
 
 from ._base import AbstractSolver, register_solver
+from ._best_model import KeepBest
 from ._pinn_options import PINNOptions
 from ._pinn_jets import jets_for
 from ._solution import Solution, error_function
@@ -222,7 +224,8 @@ class PINN(AbstractSolver):
             return p.residual(u, x, **dict(zip(keys, values)))
 
         # scaled by the term's point count over all ranks: the ranks' losses add up to one process's
-        terms = [("residual", residual, (self.batch.interior, *data), 1 / math.sqrt(self.batch.interior_count), 2)]
+        terms = [("residual", residual, (self.batch.interior, *data),
+                  math.sqrt(self.options.residual_weight / self.batch.interior_count), 2)]
         for entry, key, count in zip(self.batch.conditions, self.term_names, self.batch.condition_counts):
             c = entry["condition"]
             args = tuple(v for k, v in entry.items() if k != "condition")  # the sampled arrays, in their order
@@ -371,6 +374,10 @@ class PINN(AbstractSolver):
             cbs.append(TargetError(o.target_error))
         if checkpoint_path is not None:
             cbs.append(Checkpointer(checkpoint_path, o.checkpoint_every, extra=self._checkpoint_extra))
+        best = None
+        if o.test_points or o.keep_best != "off":  # before the metrics writer, which then records test_loss
+            best = KeepBest(self.model, o.keep_best, o.error_every, self.test_loss if o.test_points else None)
+            cbs.insert(1, best)
 
         def before_step(step):
             self.mode.resample()  # a stochastic mode's fresh directions for this step
@@ -380,7 +387,9 @@ class PINN(AbstractSolver):
         error_fn = error_function(self.problem, self.field, self.dtype, self.device)
         train(state, self.loss, self.optimizer_options, cbs, error_fn, o.error_every, before_step,
               StallRule(o.stall_rtol, o.stall_window))
-        info = {"steps": state.step, "stop_reason": state.stop_reason, "train_time_s": state.elapsed}
+        restored = best.restore() if best is not None else ""
+        info = {"steps": state.step, "train_time_s": state.elapsed,
+                "stop_reason": f"{state.stop_reason}; {restored}" if restored else state.stop_reason}
         if getattr(self, "curriculum_results", None):
             info["curriculum"] = self.curriculum_results
         info["final_loss"] = float(self.ranks.sum(self.loss()[0].detach()))  # at the final parameters, all ranks
@@ -388,6 +397,24 @@ class PINN(AbstractSolver):
             info["unknowns"] = self.identified_unknowns()
         return Solution(self.problem, self.model, self.field, info)
 
+
+    def test_loss(self) -> float:
+        """The loss on the held-out points (``test_points``, drawn once with seed + 1), summed over the ranks."""
+        if getattr(self, "_test_batch", None) is None:
+            saved = (self.options, self.rng, self.generator, self._rng_before_batch, self.batch)
+            try:
+                self.options = dataclasses.replace(self.options, points=self.options.test_points)
+                self.rng = np.random.default_rng(self.options.seed + 1)
+                self.generator = torch.Generator(self.device).manual_seed(self.options.seed + 1)
+                self._test_batch = self.sample()
+            finally:
+                self.options, self.rng, self.generator, self._rng_before_batch, self.batch = saved
+        training, self.batch = self.batch, self._test_batch
+        try:
+            with torch.no_grad():  # derivatives in x still work: torch.func transforms ignore an outer no_grad
+                return float(self.ranks.sum(self.loss()[0].detach()))
+        finally:
+            self.batch = training
 
     def identified_unknowns(self) -> dict[str, dict[str, float]]:
         """Each unknown's value, standard error and 95 % interval (:func:`solvers._uncertainty.identified_unknowns`)."""

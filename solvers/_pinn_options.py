@@ -16,6 +16,7 @@ from physopt import (
 )
 from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
 
+from ._best_model import BEST_BY
 from ._options import AbstractOptions, option
 
 __all__ = ["PINNOptions", "COMPILE_MODES"]
@@ -60,6 +61,11 @@ class PINNOptions(AbstractOptions):
     stde_estimator: str = option("sparse", "stde Laplacian/tr(A Hessian) estimator: sparse (|J| coordinates without replacement), rademacher or gaussian (dense Hutchinson)")
     stde_samples_per: str = option("step", "stde: draw the directions once per optimizer step, shared by all points (step), or for every point (point: first-order optimizers only)")
     stde_loss: str = option("biased", "stde: biased (square of one estimate) or unbiased (product of two independent estimates: twice the cost, first-order optimizers only)")
+    residual_weight: float = option(1.0, "weight of the PDE residual's loss term, w in (w/N) Σ r² (each condition has its own weight=)")
+    test_points: int = option(0, "held-out interior points (and boundary_points per condition) drawn once with their own "
+                                 "seed; their loss is measured every error_every steps (metrics: test_loss); 0: none")
+    keep_best: str = option("off", "restore at the end the parameters with the lowest test_loss (needs test_points) or "
+                                   "error (relative L2, needs a reference), measured every error_every steps; off: the last")
     error_every: int = option(100, "measure the relative L2 error every N steps (0: only at the end of each phase)")
     target_error: float = option(0.0, "stop once the relative L2 error is at most this")
     checkpoint_every: int = option(500, "steps between checkpoints (0: only at the end)")
@@ -106,6 +112,13 @@ class PINNOptions(AbstractOptions):
         self.check_choice("activation", tuple(ACTIVATIONS))
         self.check_choice("engd_solver", ENGD_SOLVERS)
         self.check_choice("compile", COMPILE_MODES)
+        self.check_choice("keep_best", BEST_BY)
+        if not (math.isfinite(self.residual_weight) and self.residual_weight > 0):
+            raise ConfigurationError(f"residual_weight must be a positive number, got {self.residual_weight}")
+        if self.keep_best == "test_loss" and not self.test_points:
+            raise ConfigurationError("keep_best=test_loss needs a test set: give test_points (e.g. 1024)")
+        if self.keep_best != "off" and not self.error_every:
+            raise ConfigurationError(f"keep_best={self.keep_best} measures every error_every steps: give error_every > 0")
         if not (math.isfinite(self.output_scale) and self.output_scale > 0):
             raise ConfigurationError(f"output_scale must be a positive number, got {self.output_scale}")
         if not 0 < self.engd_rcond < 1:
@@ -120,7 +133,8 @@ class PINNOptions(AbstractOptions):
         self.hidden_widths()
         self.curriculum_stages()
         self.check_range("curriculum_steps", 1)
-        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every", "stall_window"):
+        for name in ("steps", "resample_every", "error_every", "checkpoint_every", "seed", "diagnostics_every", "stall_window",
+                     "test_points"):
             self.check_range(name, 0)
         get_derivative_mode("stde", self)  # checks samples and the stde_* choices, whatever the mode
         if get_derivative_mode(self.derivatives, self).stochastic and (self.stde_samples_per, self.stde_loss) != ("step", "biased"):
