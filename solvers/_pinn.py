@@ -38,6 +38,7 @@ from physopt.curvature import FlatParameters, MLPStructure, per_point_jacobian
 from physopt.optim import LeastSquaresObjective
 from problems import HardConstraint, PointSampler, Problem, UnknownParameters, automatic_ansatz, term_names
 
+from ._adaptive import POOL, parse_adaptive
 from ._base import AbstractSolver, register_solver
 from ._best_model import KeepBest
 from ._pinn_options import PINNOptions
@@ -191,7 +192,10 @@ class PINN(AbstractSolver):
         batch = _Batch()
         # random sampling drawn on the device by the problem's law (space-time), else the domain's (stationary)
         draw = getattr(p, "draw_interior", None) or (getattr(d, "draw_interior", None) if not p.has_time else None)
-        if draw is not None and o.sampling == "uniform":
+        adaptive = parse_adaptive(o.adaptive) if getattr(self, "batch", None) is not None else None
+        if adaptive is not None:  # after the first batch: where the residual is large (solvers/_adaptive.py)
+            interior = self._adapted_interior(adaptive)
+        elif draw is not None and o.sampling == "uniform":
             interior = draw(o.points, self.generator, self.dtype, self.device)
         else:
             interior = self._space_time(o.points, d.n_unit_interior, d.map_interior)[0]
@@ -207,6 +211,45 @@ class PINN(AbstractSolver):
             points = {name: self._tensor(self._shard(array, f"condition {key}")).contiguous() for name, array in arrays.items()}
             batch.conditions.append({"condition": c, **points})
         return batch
+
+    def _adapted_interior(self, adaptive) -> np.ndarray:
+        """RAD: ``points`` drawn from a pool by residual density; RAR: the current points and the pool's worst ``m``."""
+        o, d = self.options, self.problem.domain
+        pool = self._space_time(POOL * o.points, d.n_unit_interior, d.map_interior)[0]
+        pool = np.asarray(pool.detach().cpu() if torch.is_tensor(pool) else pool)
+        norms = self.residual_norms(pool)
+        chosen = pool[adaptive.choose(norms, o.points, self.rng)]
+        if adaptive.kind == "rar":
+            return np.concatenate([self.collocation_points(), chosen])
+        return chosen
+
+    def residual_norms(self, points) -> np.ndarray:
+        """``|r(x)|`` of the PDE residual (all equations) at ``points``, with the current parameters (no gradients)."""
+        points = self._tensor(np.asarray(points))
+        saved = self.batch
+        probe = _Batch()
+        probe.interior, probe.interior_count = points, len(points)
+        probe.interior_data = self.problem.point_data(points)
+        probe.conditions, probe.condition_counts = [], []
+        self.batch = probe
+        try:
+            with torch.no_grad():
+                r = self.residual_terms()["residual"]
+        finally:
+            self.batch = saved
+        return r.reshape(len(points), -1).norm(dim=1).double().cpu().numpy()
+
+    def collocation_points(self) -> np.ndarray:
+        """The interior points of every rank (this process's set when alone), float64 NumPy ``(N, n)``."""
+        shards = self.ranks.gather(self.batch.interior.detach().cpu()) if self.ranks.sharded else [self.batch.interior]
+        return np.concatenate([shard.detach().double().cpu().numpy() for shard in shards])
+
+    def save_collocation(self, path) -> None:
+        """Write the current collocation points (interior, and each condition's) to ``path`` (``.npz``)."""
+        arrays = {"interior": self.collocation_points()}
+        for key, entry in zip(self.term_names, self.batch.conditions):
+            arrays[key] = entry["points"].detach().double().cpu().numpy()
+        np.savez_compressed(path, **arrays)
 
     # ----- loss ---------------------------------------------------------------------
     def _pointwise_terms(self) -> list[tuple[str, Callable, tuple[torch.Tensor, ...], float, int | None]]:

@@ -16,6 +16,7 @@ from physopt import (
 )
 from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
 
+from ._adaptive import parse_adaptive
 from ._best_model import BEST_BY
 from ._options import AbstractOptions, option
 
@@ -41,6 +42,9 @@ class PINNOptions(AbstractOptions):
     points: int = option(1024, "interior collocation points")
     boundary_points: int = option(256, "points per boundary/initial/periodic condition")
     sampling: str = option("sobol", "uniform, sobol, halton or grid")
+    adaptive: str = option("", "residual-based adaptive collocation at each resample: rad:K:C (draw the interior points from a "
+                               "10x pool with density ∝ |r|^K/mean + C; rad = rad:1:1) or rar:M (add the M pool points of "
+                               "largest residual); empty: none")
     resample_every: int = option(20, "draw new collocation points every N steps (0: never; adam+lbfgs wants 0)")
     bc: str = option("auto", "auto, soft (penalty) or hard (ansatz)")
     optimizer: str = option("adam+lm", "optimizer or schedule (default adam+lm: Adam for a quarter of the steps, then Levenberg-Marquardt until stalled): adam, lbfgs, lm, engd, kfac, ... (physopt list optimizers), or adam:N,lm:M. engd converges more slowly than lm: on heat1d --bc soft the stall rule stops it at 4.7e-6; --set stall_rtol=0.25 lets it reach 4.5e-7 (engd_solver=pinv does not converge there and suits hard constraints on stationary problems); lm is the better choice")
@@ -113,6 +117,8 @@ class PINNOptions(AbstractOptions):
         self.check_choice("engd_solver", ENGD_SOLVERS)
         self.check_choice("compile", COMPILE_MODES)
         self.check_choice("keep_best", BEST_BY)
+        if parse_adaptive(self.adaptive) is not None and not self.resample_every:
+            raise ConfigurationError(f"adaptive={self.adaptive} adapts the points at each resample: give resample_every > 0")
         if not (math.isfinite(self.residual_weight) and self.residual_weight > 0):
             raise ConfigurationError(f"residual_weight must be a positive number, got {self.residual_weight}")
         if self.keep_best == "test_loss" and not self.test_points:

@@ -22,7 +22,8 @@ def load(name):
 
 
 def test_every_example_is_tested():
-    tested = {"poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "random_features_solver"}
+    tested = {"poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "random_features_solver",
+              "multiscale_fourier_features"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -61,8 +62,17 @@ def test_heat1d_time_slices(tmp_path, quick):
     assert (tmp_path / "heat1d_time_slices.png").is_file()
 
 
+@pytest.mark.parametrize("quick", BUDGETS)
+def test_fourier_features_reach_a_multiscale_solution_the_plain_mlp_misses(quick):
+    module = load("multiscale_fourier_features")
+    errors = run_example(module, quick)
+    for embedding, claimed in (module.QUICK["claimed"] if quick else module.CLAIMED_REL_L2).items():
+        assert errors[embedding] <= claimed
+    assert errors["plain"] > module.PLAIN_AT_LEAST
+
+
 def test_quick_budgets_are_fewer_steps_and_looser_bounds_than_published():
-    for name in ("poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices"):
+    for name in ("poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "multiscale_fourier_features"):
         module = load(name)
         published = inspect.signature(module.main).parameters
         assert module.QUICK["steps"] < published["steps"].default

@@ -190,6 +190,8 @@ def solve_to_directory(
     t0 = time.perf_counter()
     solution = _solve(solver, run, checkpoint, progress, problem_spec, solver_name)
     solution.save(run / RunDirectory.MODEL)
+    if callable(getattr(solver, "save_collocation", None)):  # the points trained on last (adaptive ones included)
+        solver.save_collocation(run.path / "collocation.npz")
     summary = _summary(problem_spec, solver_name, problem, opts, solution, run, t0)
     if _is_family(problem):
         from ._operator_run import write_operator_results
