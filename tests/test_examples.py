@@ -23,7 +23,7 @@ def load(name):
 
 def test_every_example_is_tested():
     tested = {"poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "random_features_solver",
-              "multiscale_fourier_features"}
+              "multiscale_fourier_features", "adaptive_sampling_burgers"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -71,8 +71,18 @@ def test_fourier_features_reach_a_multiscale_solution_the_plain_mlp_misses(quick
     assert errors["plain"] > module.PLAIN_AT_LEAST
 
 
+@pytest.mark.parametrize("quick", BUDGETS)
+def test_residual_based_sampling_beats_uniform_points_on_burgers_shock(quick):
+    module = load("adaptive_sampling_burgers")
+    errors = run_example(module, quick)
+    for adaptive, claimed in (module.QUICK["claimed"] if quick else module.CLAIMED_REL_L2).items():
+        assert errors[adaptive] <= claimed
+        assert errors["uniform"] >= module.CLAIMED_GAIN * errors[adaptive]
+
+
 def test_quick_budgets_are_fewer_steps_and_looser_bounds_than_published():
-    for name in ("poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "multiscale_fourier_features"):
+    for name in ("poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "multiscale_fourier_features",
+                 "adaptive_sampling_burgers"):
         module = load(name)
         published = inspect.signature(module.main).parameters
         assert module.QUICK["steps"] < published["steps"].default
