@@ -23,7 +23,7 @@ def load(name):
 
 def test_every_example_is_tested():
     tested = {"poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "random_features_solver",
-              "multiscale_fourier_features", "adaptive_sampling_burgers"}
+              "multiscale_fourier_features", "adaptive_sampling_burgers", "polygon_with_hole"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -80,9 +80,15 @@ def test_residual_based_sampling_beats_uniform_points_on_burgers_shock(quick):
         assert errors["uniform"] >= module.CLAIMED_GAIN * errors[adaptive]
 
 
+@pytest.mark.parametrize("quick", BUDGETS)
+def test_poisson_on_a_polygon_with_a_hole_against_finite_elements(quick):
+    module = load("polygon_with_hole")
+    assert run_example(module, quick) <= (module.QUICK["claimed"] if quick else module.CLAIMED_REL_L2)
+
+
 def test_quick_budgets_are_fewer_steps_and_looser_bounds_than_published():
     for name in ("poisson2d_pinn", "disk_poisson_user_problem", "heat1d_time_slices", "multiscale_fourier_features",
-                 "adaptive_sampling_burgers"):
+                 "adaptive_sampling_burgers", "polygon_with_hole"):
         module = load(name)
         published = inspect.signature(module.main).parameters
         assert module.QUICK["steps"] < published["steps"].default

@@ -1,0 +1,69 @@
+"""Poisson on a polygon with a hole: the difference of two polygons, against a finite-element reference.
+
+-Δu = 1 in the unit square minus the square hole [0.4, 0.6]², u = 0 on both boundaries. The domain is
+``Polygon(outer) - Polygon(hole)``; the boundary values are built into the network through the
+domain's approximate distance function (``bc="auto"``). The hole's four corners are re-entrant
+(u ~ r^{2/3} there). The reference is a P1 finite-element solution on a 401 × 401 grid of the square
+with the hole's cells removed (the hole's edges lie on grid lines).
+
+The PINN reaches 8.3e-2 here, far from finite-element accuracy: a hole is hard for it (docs/problems.md).
+"""
+
+import functools
+
+import numpy as np
+import torch
+
+from physopt import laplacian, structured_mesh
+from physopt.mesh import PointLocator, boundary_nodes, interpolate, p1_poisson
+from problems import Dirichlet, Polygon, Problem
+from solvers import PINN
+
+OUTER = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+HOLE = [(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)]
+# against the P1 reference at the evaluation mesh's nodes, float64, default schedule (2000 steps; the stall rule
+# stopped LM at step 859): measured 8.3e-2. NOT the 1e-3 asked for: see docs/problems.md, "Holes".
+CLAIMED_REL_L2 = 0.1
+QUICK = {"steps": 100, "claimed": 0.6}  # the test suite's fast run (measured 5.4e-1): the pipeline, not the accuracy
+
+
+@functools.lru_cache(maxsize=1)
+def finite_element_reference(n: int = 401):
+    """P1 solution of -Δu = 1, u = 0, on the ``n × n`` grid of the square without the hole's cells."""
+    mesh = structured_mesh([0.0, 0.0], [1.0, 1.0], [n, n])
+    centroids = mesh.points[mesh.cells].mean(1)
+    in_hole = np.all((centroids > 0.4) & (centroids < 0.6), axis=1)
+    cells = mesh.cells[~in_hole]
+    used = np.unique(cells)
+    index = np.full(len(mesh.points), -1)
+    index[used] = np.arange(len(used))
+    points, cells = mesh.points[used], index[cells]
+    values = p1_poisson(points, cells, lambda x: np.ones(len(x)), boundary_nodes(cells), 0.0)
+    return points, cells, values, PointLocator(points, cells)
+
+
+class SquareWithHole(Problem):
+    """-Δu = 1 in the unit square minus the square [0.4, 0.6]², u = 0 on the boundary."""
+
+    domain = Polygon(OUTER) - Polygon(HOLE)
+    conditions = [Dirichlet(0.0)]
+
+    def residual(self, u, x):
+        return -laplacian(u)(x) - 1.0
+
+    def reference_solution(self, points):
+        _, cells, values, locator = finite_element_reference()
+        found, weights = locator.locate(np.asarray(points.detach().cpu(), dtype=float), tol=1e-9)
+        return torch.as_tensor(interpolate(cells, found, weights, values))
+
+
+def main(steps: int = 2000, seed: int = 0, claimed: float = CLAIMED_REL_L2) -> float:
+    solution = PINN(SquareWithHole(), steps=steps, dtype="float64", seed=seed).solve()
+    rel_l2 = solution.errors()["rel_l2"]
+    print(f"square with a square hole: relative L2 = {rel_l2:.2e} against P1 ({solution.info['stop_reason']})")
+    assert rel_l2 <= claimed, rel_l2
+    return rel_l2
+
+
+if __name__ == "__main__":
+    main()
