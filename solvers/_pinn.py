@@ -61,6 +61,11 @@ __all__ = ["PINN", "PINNOptions"]
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def _as_numpy(points) -> np.ndarray:
+    """Float64 NumPy points from an array or a tensor."""
+    return points.detach().double().cpu().numpy() if torch.is_tensor(points) else np.asarray(points, dtype=np.float64)
+
+
 class _Batch:
     """Collocation points of one sampling round, as tensors."""
 
@@ -71,6 +76,8 @@ class _Batch:
         # points of each term over all ranks (a data-parallel run holds its shard; the scales use these)
         self.interior_count = 0
         self.condition_counts: list[int] = []
+        self.all_interior = None  # the interior points of all ranks together (what one process would train on)
+        self.all_conditions: list = []  # ... and each condition's
 
 
 @register_solver("pinn")
@@ -200,6 +207,7 @@ class PINN(AbstractSolver):
         else:
             interior = self._space_time(o.points, d.n_unit_interior, d.map_interior)[0]
         batch.interior_count = len(interior)
+        batch.all_interior = interior  # every rank's points (each rank draws them all, then keeps its shard)
         interior = self._shard(interior, "points")
         batch.interior = (interior if torch.is_tensor(interior) else self._tensor(interior)).contiguous()
         batch.interior_data = p.point_data(batch.interior)
@@ -208,6 +216,7 @@ class PINN(AbstractSolver):
         for c, key in zip(self.soft, self.term_names):
             arrays = c.sample(p, sampler)
             batch.condition_counts.append(len(next(iter(arrays.values()))))
+            batch.all_conditions.append(arrays["points"])
             points = {name: self._tensor(self._shard(array, f"condition {key}")).contiguous() for name, array in arrays.items()}
             batch.conditions.append({"condition": c, **points})
         return batch
@@ -240,15 +249,14 @@ class PINN(AbstractSolver):
         return r.reshape(len(points), -1).norm(dim=1).double().cpu().numpy()
 
     def collocation_points(self) -> np.ndarray:
-        """The interior points of every rank (this process's set when alone), float64 NumPy ``(N, n)``."""
-        shards = self.ranks.gather(self.batch.interior.detach().cpu()) if self.ranks.sharded else [self.batch.interior]
-        return np.concatenate([shard.detach().double().cpu().numpy() for shard in shards])
+        """The interior points of all ranks together (no communication: every rank draws them all), ``(N, n)``."""
+        return _as_numpy(self.batch.all_interior)
 
     def save_collocation(self, path) -> None:
-        """Write the current collocation points (interior, and each condition's) to ``path`` (``.npz``)."""
+        """Write the current collocation points (interior, and each condition's; all ranks') to ``path`` (``.npz``)."""
         arrays = {"interior": self.collocation_points()}
-        for key, entry in zip(self.term_names, self.batch.conditions):
-            arrays[key] = entry["points"].detach().double().cpu().numpy()
+        for key, points in zip(self.term_names, self.batch.all_conditions):
+            arrays[key] = _as_numpy(points)
         np.savez_compressed(path, **arrays)
 
     # ----- loss ---------------------------------------------------------------------
