@@ -158,3 +158,19 @@ def test_the_pairwise_jacobian_equals_reverse_mode_of_the_batched_residual():
         theta = objective.flat.vector()
         dense = residual_jacobian(objective.residual, theta)
         assert torch.allclose(objective.jacobian(theta), dense, atol=1e-12), name
+
+
+def test_a_trunk_embedding_maps_the_coordinates_and_stays_untrained():
+    solver = _with_batch(_pi(trunk_embedding="fourier:4:1"), 32, 12, 4, 6)
+    first, _ = solver.model.trunk.layers[0], solver.model.trunk.layers[1]
+    assert first.weight.shape == (8, 1) and not first.weight.requires_grad  # cos and sin of 4 frequencies of y
+    objective = solver.least_squares()
+    theta = objective.flat.vector()
+    assert theta.numel() == sum(p.numel() for p in solver.model.parameters() if p.requires_grad)
+    assert float(objective.residual(theta) @ objective.residual(theta)) == pytest.approx(
+        float(solver.loss()[0].detach()), rel=1e-12)  # the physics residual differentiates through it
+    before = first.weight.clone()
+    solver.solve([])
+    assert torch.equal(first.weight, before)
+    with pytest.raises(ConfigurationError, match="unknown embedding"):
+        _pi(trunk_embedding="wavelet:2")
