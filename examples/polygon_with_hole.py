@@ -1,12 +1,14 @@
 """Poisson on a polygon with a hole: the difference of two polygons, against a finite-element reference.
 
 -Δu = 1 in the unit square minus the square hole [0.4, 0.6]², u = 0 on both boundaries. The domain is
-``Polygon(outer) - Polygon(hole)``; the boundary values are built into the network through the
-domain's approximate distance function (``bc="auto"``). The hole's four corners are re-entrant
-(u ~ r^{2/3} there). The reference is a P1 finite-element solution on a 401 × 401 grid of the square
-with the hole's cells removed (the hole's edges lie on grid lines).
+``Polygon(outer) - Polygon(hole)``. The hole's four corners are re-entrant (u ≈ 0.125 r^{2/3} sin(2θ/3)
+there). The reference is a P1 finite-element solution on a 401 × 401 grid of the square with the hole's
+cells removed (the hole's edges lie on grid lines); it is within about 2e-4 of the exact solution
+(401² vs 801² differ by 3.4e-4, order 1.4).
 
-The PINN reaches 8.3e-2 here, far from finite-element accuracy: a hole is hard for it (docs/problems.md).
+The boundary is a penalty with weight 10 and the stall rule is off (``stall_window=0``): the best of the
+configurations measured in docs/problems.md ("Holes"). The PINN reaches 1.9e-2 here, far from
+finite-element accuracy: the 1e-3 asked for is not reached.
 """
 
 import functools
@@ -21,10 +23,10 @@ from solvers import PINN
 
 OUTER = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 HOLE = [(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)]
-# against the P1 reference at the evaluation mesh's nodes, float64, default schedule (2000 steps; the stall rule
-# stopped LM at step 859): measured 8.3e-2. NOT the 1e-3 asked for: see docs/problems.md, "Holes".
-CLAIMED_REL_L2 = 0.1
-QUICK = {"steps": 100, "claimed": 0.6}  # the test suite's fast run (measured 5.4e-1): the pipeline, not the accuracy
+# against the P1 reference at the evaluation mesh's nodes, float64, 2000 steps: measured 1.85e-2.
+# NOT the 1e-3 asked for: see docs/problems.md, "Holes".
+CLAIMED_REL_L2 = 0.025
+QUICK = {"steps": 150, "claimed": 0.45}  # the test suite's fast run (measured 0.35): the hole's values half taken
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,7 +48,7 @@ class SquareWithHole(Problem):
     """-Δu = 1 in the unit square minus the square [0.4, 0.6]², u = 0 on the boundary."""
 
     domain = Polygon(OUTER) - Polygon(HOLE)
-    conditions = [Dirichlet(0.0)]
+    conditions = [Dirichlet(0.0, weight=10.0)]  # measured: weight 1 2.2e-2, 10 1.9e-2, 100 6.7e-2
 
     def residual(self, u, x):
         return -laplacian(u)(x) - 1.0
@@ -58,7 +60,9 @@ class SquareWithHole(Problem):
 
 
 def main(steps: int = 2000, seed: int = 0, claimed: float = CLAIMED_REL_L2) -> float:
-    solution = PINN(SquareWithHole(), steps=steps, dtype="float64", seed=seed).solve()
+    # a penalty, not the distance-function ansatz (8.3e-2); no stall rule: it ends the run on the plateau
+    # before the network takes the hole's boundary values (docs/problems.md, "Holes")
+    solution = PINN(SquareWithHole(), steps=steps, dtype="float64", seed=seed, bc="soft", stall_window=0).solve()
     rel_l2 = solution.errors()["rel_l2"]
     print(f"square with a square hole: relative L2 = {rel_l2:.2e} against P1 ({solution.info['stop_reason']})")
     assert rel_l2 <= claimed, rel_l2
