@@ -58,7 +58,7 @@ from problems import Initial, Periodic, Problem
 
 from ._base import AbstractSolver, register_solver
 from ._options import AbstractOptions, option
-from ._pinn import _decode_rng, _encode_rng
+from ._pinn_collocation import _decode_rng, _encode_rng
 from ._solution import AbstractSolution, Metric
 from ._training import Checkpointer, NaNGuard, TargetError, TrainingState, train
 
