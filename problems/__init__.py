@@ -36,13 +36,13 @@ from ._library.density import DensityData as DensityData
 from ._library.density import DensityTransport as DensityTransport
 from ._mesh_domain import MeshDomain as MeshDomain
 from ._observations import Observations as Observations
-from ._problem import Problem as Problem
-from ._geometry import Difference as Difference
-from ._geometry import Intersection as Intersection
 from ._geometry import Polygon as Polygon
 from ._geometry import Rectangle as Rectangle
 from ._geometry import Triangle as Triangle
-from ._geometry import Union as Union
+from ._problem import Problem as Problem
+from ._set_operations import Difference as Difference
+from ._set_operations import Intersection as Intersection
+from ._set_operations import Union as Union
 from ._unknowns import Unknown as Unknown
 from ._unknowns import UnknownField as UnknownField
 from ._unknowns import UnknownParameters as UnknownParameters
