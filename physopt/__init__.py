@@ -44,6 +44,7 @@ from ._nn import ACTIVATIONS as ACTIVATIONS
 from ._nn import MLP as MLP
 from ._embeddings import InputEmbedding as InputEmbedding
 from ._embeddings import parse_embedding as parse_embedding
+from ._enrichment import EnrichedNetwork as EnrichedNetwork
 from ._optimizers import LBFGS as LBFGS
 from ._optimizers import OPTIMIZERS as OPTIMIZERS
 from ._optimizers import SCHEDULES as SCHEDULES

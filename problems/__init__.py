@@ -36,6 +36,9 @@ from ._library.density import DensityData as DensityData
 from ._library.density import DensityTransport as DensityTransport
 from ._mesh_domain import MeshDomain as MeshDomain
 from ._observations import Observations as Observations
+from ._corners import Corner as Corner
+from ._corners import CornerFunctions as CornerFunctions
+from ._corners import reentrant_corners as reentrant_corners
 from ._geometry import Polygon as Polygon
 from ._geometry import Rectangle as Rectangle
 from ._geometry import Triangle as Triangle

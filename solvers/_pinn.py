@@ -27,6 +27,7 @@ from physopt import (
     OPTIMIZERS,
     NetworkField,
     ConfigurationError,
+    EnrichedNetwork,
     StallRule,
     derivative_mode,
     get_derivative_mode,
@@ -35,6 +36,7 @@ from physopt import (
 )
 from physopt.curvature import FlatParameters, MLPStructure, per_point_jacobian
 from physopt.optim import LeastSquaresObjective
+from problems._corners import corner_enrichment
 from problems import HardConstraint, Problem, UnknownParameters, automatic_ansatz, term_names
 
 from ._base import AbstractSolver, register_solver
@@ -84,17 +86,23 @@ class PINN(CollocationSampling, AbstractSolver):
                                         torch.Generator().manual_seed(o.seed))
             model = MLP(problem.n_coordinates, problem.n_unknowns, activation=o.activation, hidden=o.hidden_widths(),
                         embedding=embedding)
+        enrichment = corner_enrichment(o.enrichment, problem.domain, problem.n_coordinates)
+        if enrichment is not None:  # u = N + Σ γ_k S_k: the corners' singular functions, their factors trained
+            model = EnrichedNetwork(model, enrichment, problem.n_unknowns)
         self.unknown_specs = problem.unknown_specs()
         if self.unknown_specs:  # an inverse problem: its unknown scalars train with the network (model.unknowns)
             model.unknowns = UnknownParameters(self.unknown_specs, problem.n_coordinates)
         self.model = model.to(dtype=self.dtype, device=self.device)
-        self._structure = MLPStructure(self.model)  # the layer chain Taylor/STDE modes push collapsed jets through
+        # the layer chain Taylor/STDE modes push collapsed jets through (None: an enriched network, generic paths)
+        self._structure = MLPStructure(self.model) if enrichment is None else None
         # soft: every condition a penalty (a problem's own HardConstraint is set aside);
         # hard/auto: the problem's HardConstraint, else one built from its conditions
-        self.hard = problem.hard_constraint() if o.bc != "soft" else None
-        if self.hard is None and o.bc == "hard":
+        # (an enrichment's functions are not zero on the boundary: penalties only, bc=hard is refused by the options)
+        bc = "soft" if enrichment is not None else o.bc
+        self.hard = problem.hard_constraint() if bc != "soft" else None
+        if self.hard is None and bc == "hard":
             self.hard = automatic_ansatz(problem)
-        elif self.hard is None and o.bc == "auto":
+        elif self.hard is None and bc == "auto":
             try:  # exact boundary/initial values where an ansatz can be built, penalties otherwise
                 self.hard = automatic_ansatz(problem)
             except ConfigurationError:

@@ -16,6 +16,8 @@ from physopt import (
 )
 from physopt.optim._engd import SOLVERS as ENGD_SOLVERS
 
+from problems._corners import parse_enrichment
+
 from ._adaptive import parse_adaptive
 from ._best_model import BEST_BY
 from ._options import AbstractOptions, option
@@ -36,6 +38,10 @@ class PINNOptions(AbstractOptions):
     embedding: str = option("", "input embedding before the MLP (untrained): fourier:M:S (random Fourier features, frequencies "
                                 "~ N(0, S²)), fourier_axes:M:S (frequencies S·k, k = 1..M, per coordinate) or periodic:K "
                                 "(exactly periodic in the problem's Periodic coordinates, K harmonics); empty: none")
+    enrichment: str = option("", "trained multiples of known functions added to the network: corners (the Laplacian's "
+                                 "singular function r^(π/ω) sin(πθ/ω) at each re-entrant corner of a 2-D domain, "
+                                 "Dirichlet edges), corners:J (J functions per corner, exponents jπ/ω), "
+                                 "corners:J:neumann (cos, Neumann edges); conditions become penalties; empty: none")
     output_scale: float = option(1.0, "fixed factor on the network's output before the ansatz: the solution's magnitude, so that "
                                       "the tanh layers need not saturate to produce it (allen_cahn_ball: sqrt(d), measured "
                                       "rel. L2 9.4e-4 against 6.8e-3 = the constant floor with 1 at d = 1000)")
@@ -117,6 +123,9 @@ class PINNOptions(AbstractOptions):
         self.check_choice("engd_solver", ENGD_SOLVERS)
         self.check_choice("compile", COMPILE_MODES)
         self.check_choice("keep_best", BEST_BY)
+        if parse_enrichment(self.enrichment) is not None and self.bc == "hard":
+            raise ConfigurationError(f"enrichment={self.enrichment} adds functions that are not zero on the boundary: the "
+                                     "conditions must be penalties; use bc=soft (or auto)")
         if parse_adaptive(self.adaptive) is not None and not self.resample_every:
             raise ConfigurationError(f"adaptive={self.adaptive} adapts the points at each resample: give resample_every > 0")
         if not (math.isfinite(self.residual_weight) and self.residual_weight > 0):

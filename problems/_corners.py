@@ -1,0 +1,189 @@
+r"""Re-entrant corners of a 2-D domain and the singular functions of the Laplacian there.
+
+At a corner of interior angle :math:`\omega > \pi` the solution of a Poisson
+problem is not in :math:`H^2`: with the edges' polar angle :math:`\theta \in [0,
+\omega]` measured from one edge,
+
+.. math::
+    u = \gamma\, r^{\alpha} \sin(\alpha\theta) + \dots, \qquad \alpha = \pi/\omega
+
+(Dirichlet edges; :math:`\cos` for Neumann ones). A smooth network approximates
+:math:`r^{2/3}` badly, and its error spreads over the whole domain (measured on a
+square with a square hole: 1.2e-2 without, 2.0e-3 with the functions below at
+1000 steps; docs/problems.md, "Holes").
+
+The functions here have that leading behaviour, are exactly harmonic in the
+domain, bounded, and need no cut-off. Each corner :math:`z_k` is paired with a
+point :math:`c_k` outside the domain on the bisector of the excluded wedge, and
+
+.. math::
+    S_{k,j}(z) = \operatorname{Im}\Big[e^{\,i j\alpha\omega/2}\,
+        \big(d_k\, \tfrac{z - z_k}{z - c_k}\big)^{j\alpha}\Big],
+    \qquad d_k = |z_k - c_k|,
+
+the principal power, whose branch cut is the segment :math:`[z_k, c_k]`, outside
+the domain. Near :math:`z_k`, :math:`S_{k,j} = r^{j\alpha}\sin(j\alpha\theta)\,(1 + O(r/d_k))`;
+away from it, :math:`S_{k,j}` tends to a constant. (:math:`\operatorname{Re}` and
+:math:`\cos` for Neumann edges.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from physopt import ConfigurationError
+
+from ._domain import AbstractDomain
+
+__all__ = ["Corner", "reentrant_corners", "CornerFunctions"]
+
+EDGE_KINDS = ("dirichlet", "neumann")
+
+
+@dataclasses.dataclass(frozen=True)
+class Corner:
+    """A re-entrant corner: ``vertex``, the interior ``angle`` ω > π, the first edge's direction
+    ``start`` (the domain lies counter-clockwise from it, between ``start`` and ``start + angle``),
+    and ``pair``, a point outside the domain such that the segment to it stays outside."""
+
+    vertex: tuple[float, float]
+    start: float
+    angle: float
+    pair: tuple[float, float]
+
+
+def _inside_arcs(domain: AbstractDomain, vertex: np.ndarray, radius: float, probes: int = 720) -> list[tuple[float, float]]:
+    """The arcs ``(start, end)`` of directions from ``vertex`` at ``radius`` that lie inside ``domain``,
+    their ends found by bisection to rounding (exact for straight edges)."""
+    angles = np.arange(probes) * (2 * np.pi / probes)
+
+    def inside(a):
+        a = np.atleast_1d(a)
+        return domain.contains(vertex + radius * np.column_stack([np.cos(a), np.sin(a)]), tol=0.0)
+
+    flags = inside(angles)
+    if flags.all() or not flags.any():
+        return []
+
+    def crossing(lo, hi):  # inside(lo) != inside(hi): the direction of the edge between them
+        state = inside(lo)[0]
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if inside(mid)[0] == state else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    arcs, n = [], probes
+    first_out = int(np.argmin(flags))
+    for step in range(n):  # walk once around, starting outside
+        i = (first_out + step) % n
+        j = (i + 1) % n
+        a, b = angles[i], angles[i] + 2 * np.pi / n
+        if not flags[i] and flags[j]:
+            begin = crossing(a, b)
+        elif flags[i] and not flags[j]:
+            end = crossing(a, b)
+            arcs.append((begin, end + (2 * np.pi if end < begin else 0.0)))
+    return arcs
+
+
+def reentrant_corners(domain: AbstractDomain, candidates=None, tol: float = 1e-6) -> list[Corner]:
+    """The corners of a 2-D ``domain`` with an interior angle above π.
+
+    ``candidates``: points to examine (default: the domain's ``corners``, the vertices of its
+    polygons). A candidate counts when the directions into the domain form one arc wider than π.
+    """
+    if domain.dim != 2:
+        raise ConfigurationError(f"re-entrant corners are found in 2-D domains only, not in {domain!r} ({domain.dim}-D)")
+    points = np.asarray(getattr(domain, "corners", np.zeros((0, 2))) if candidates is None else candidates, dtype=float)
+    lo, hi = domain.bounds
+    diameter = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo)))
+    radius = 1e-6 * diameter
+    corners = []
+    for vertex in points.reshape(-1, 2):
+        arcs = _inside_arcs(domain, vertex, radius)
+        if len(arcs) != 1:
+            continue
+        start, end = arcs[0]
+        angle = end - start
+        if angle <= np.pi * (1 + tol) or angle >= 2 * np.pi * (1 - tol):
+            continue
+        bisector = start + angle + (2 * np.pi - angle) / 2  # of the excluded wedge
+        direction = np.array([math.cos(bisector), math.sin(bisector)])
+        ts = np.linspace(0, diameter, 2001)[1:]
+        back_in = domain.contains(vertex + ts[:, None] * direction, tol=0.0)
+        reach = ts[np.argmax(back_in)] if back_in.any() else diameter
+        pair = vertex + 0.5 * reach * direction
+        corners.append(Corner(tuple(map(float, vertex)), float(start % (2 * np.pi)), float(angle), tuple(map(float, pair))))
+    return corners
+
+
+class CornerFunctions(torch.nn.Module):
+    r"""The singular functions :math:`S_{k,j}`, ``terms`` per corner (exponents :math:`j\pi/\omega_k`, j = 1..terms),
+    as a map ``(..., 2) -> (..., n_corners * terms)`` (see the module docstring)."""
+
+    def __init__(self, corners: list[Corner], terms: int = 1, edges: str = "dirichlet"):
+        super().__init__()
+        if not corners:
+            raise ConfigurationError("no re-entrant corner to enrich: the domain has none (interior angles all <= π)")
+        if edges not in EDGE_KINDS:
+            raise ConfigurationError(f"corner functions: edges={edges!r}; choose one of {', '.join(EDGE_KINDS)}")
+        if terms < 1:
+            raise ConfigurationError(f"corner functions: terms must be >= 1, got {terms}")
+        self.corners, self.terms, self.edges = corners, terms, edges
+        vertex = torch.tensor([c.vertex for c in corners], dtype=torch.float64)
+        pair = torch.tensor([c.pair for c in corners], dtype=torch.float64)
+        self.register_buffer("vertex", vertex)
+        self.register_buffer("pair", pair)
+        self.register_buffer("scale", torch.linalg.norm(vertex - pair, dim=1))
+        self.register_buffer("exponent", torch.tensor([math.pi / c.angle for c in corners], dtype=torch.float64))
+        self.register_buffer("phase", torch.tensor([c.angle / 2 for c in corners], dtype=torch.float64))
+        self.n_out = len(corners) * terms
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = x[..., None, :] - self.vertex  # z - z_k
+        b = x[..., None, :] - self.pair  # z - c_k
+        # w = (z - z_k) / (z - c_k): |w| and arg w (the principal one: its cut is the segment [z_k, c_k])
+        modulus = self.scale * torch.sqrt((a * a).sum(-1) / (b * b).sum(-1))
+        argument = torch.atan2(a[..., 1] * b[..., 0] - a[..., 0] * b[..., 1], (a * b).sum(-1)) + self.phase
+        j = torch.arange(1, self.terms + 1, dtype=x.dtype, device=x.device)
+        power = self.exponent[..., None] * j  # (corners, terms)
+        angular = torch.sin if self.edges == "dirichlet" else torch.cos
+        values = modulus[..., None] ** power * angular(power * argument[..., None])
+        return values.flatten(-2)
+
+
+def parse_enrichment(spec: str) -> tuple[int, str] | None:
+    """``""`` (none), ``corners``, ``corners:J`` or ``corners:J:neumann`` as ``(terms J, edges)``; J defaults to 1."""
+    if not spec.strip():
+        return None
+    kind, *rest = spec.replace(" ", "").split(":")
+    usage = "corners, corners:J or corners:J:EDGES (J >= 1 singular functions per corner, EDGES dirichlet or neumann)"
+    if kind != "corners" or len(rest) > 2:
+        raise ConfigurationError(f"enrichment={spec!r}: give {usage}")
+    try:
+        terms = int(rest[0]) if rest else 1
+    except ValueError:
+        raise ConfigurationError(f"enrichment={spec!r}: give {usage}") from None
+    edges = rest[1] if len(rest) > 1 else "dirichlet"
+    if terms < 1 or edges not in EDGE_KINDS:
+        raise ConfigurationError(f"enrichment={spec!r}: give {usage}")
+    return terms, edges
+
+
+def corner_enrichment(spec: str, domain: AbstractDomain, n_coordinates: int) -> CornerFunctions | None:
+    """The :class:`CornerFunctions` that ``spec`` (:func:`parse_enrichment`) asks for on ``domain``, or None."""
+    parsed = parse_enrichment(spec)
+    if parsed is None:
+        return None
+    if domain.dim != 2 or n_coordinates != 2:
+        raise ConfigurationError(f"enrichment={spec!r} needs a stationary problem on a 2-D domain, not {domain!r} "
+                                 f"with {n_coordinates} coordinates")
+    corners = reentrant_corners(domain)
+    if not corners:
+        raise ConfigurationError(f"enrichment={spec!r}: {domain!r} has no re-entrant corner (none of its polygons' "
+                                 "vertices has an interior angle above π); drop the option")
+    return CornerFunctions(corners, *parsed)
