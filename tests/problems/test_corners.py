@@ -55,8 +55,8 @@ def test_singular_functions_are_harmonic_and_have_the_corner_behaviour(edges, de
         values = functions(torch.tensor(x, device=device)).cpu().numpy()
         for j in range(3):
             expected = r ** ((j + 1) * alpha) * angular((j + 1) * alpha * theta)
-            # S = r^a sin(a θ) (1 + O(r/d)), d = |z - c| = √2 here
-            assert np.allclose(values[:, j], expected, atol=5 * r * r ** ((j + 1) * alpha))
+            # S = r^a sin(a θ) (1 + O(r²/d²)), d = |z - c| = √2 here
+            assert np.allclose(values[:, j], expected, rtol=0, atol=5 * r**2 * r ** ((j + 1) * alpha))
 
 
 def test_singular_functions_are_continuous_across_the_domain():
