@@ -43,9 +43,11 @@ import torch
 
 from physopt import ConfigurationError
 
-from ._domain import AbstractDomain
+from ._domain import AbstractDomain, Box
+from ._geometry import Polygon
+from ._set_operations import _SetOperation
 
-__all__ = ["Corner", "reentrant_corners", "CornerFunctions"]
+__all__ = ["Corner", "reentrant_corners", "corner_candidates", "CornerFunctions"]
 
 EDGE_KINDS = ("dirichlet", "neumann")
 
@@ -96,15 +98,46 @@ def _inside_arcs(domain: AbstractDomain, vertex: np.ndarray, radius: float, prob
     return arcs
 
 
+def _edges(domain: AbstractDomain) -> np.ndarray:
+    """The straight edges ``(n, 2, 2)`` of the polygons and rectangles a 2-D domain is built from."""
+    if isinstance(domain, _SetOperation):
+        return np.concatenate([_edges(domain.first), _edges(domain.second)])
+    if isinstance(domain, Polygon):
+        return np.stack([domain.starts, domain.ends], axis=1)
+    if isinstance(domain, Box):
+        (x0, y0), (x1, y1) = domain.lo, domain.hi
+        v = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], dtype=float)
+        return np.stack([v, np.roll(v, -1, axis=0)], axis=1)
+    return np.zeros((0, 2, 2))  # curved boundaries (disks, meshes): no straight-edge corners
+
+
+def corner_candidates(domain: AbstractDomain) -> np.ndarray:
+    """Points where a 2-D domain may have a corner: the ends of its polygons' and rectangles' edges and the
+    points where two of those edges cross (the corners a union or difference makes)."""
+    edges = _edges(domain)
+    points = [edges.reshape(-1, 2)]
+    p, r = edges[:, 0], edges[:, 1] - edges[:, 0]
+    for i in range(len(edges) - 1):  # p_i + t r_i = p_j + u r_j, t and u in [0, 1]
+        q, s = p[i + 1:], r[i + 1:]
+        cross = r[i, 0] * s[:, 1] - r[i, 1] * s[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = ((q[:, 0] - p[i, 0]) * s[:, 1] - (q[:, 1] - p[i, 1]) * s[:, 0]) / cross
+            u = ((q[:, 0] - p[i, 0]) * r[i, 1] - (q[:, 1] - p[i, 1]) * r[i, 0]) / cross
+        hit = (np.abs(cross) > 1e-14) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
+        points.append(p[i] + t[hit, None] * r[i])
+    return np.unique(np.round(np.concatenate(points), 12), axis=0)
+
+
 def reentrant_corners(domain: AbstractDomain, candidates=None, tol: float = 1e-6) -> list[Corner]:
     """The corners of a 2-D ``domain`` with an interior angle above π.
 
-    ``candidates``: points to examine (default: the domain's ``corners``, the vertices of its
-    polygons). A candidate counts when the directions into the domain form one arc wider than π.
+    ``candidates``: points to examine (default: :func:`corner_candidates`, the vertices of the
+    domain's polygons and rectangles and the crossings of their edges). A candidate counts when the
+    directions into the domain form one arc wider than π.
     """
     if domain.dim != 2:
         raise ConfigurationError(f"re-entrant corners are found in 2-D domains only, not in {domain!r} ({domain.dim}-D)")
-    points = np.asarray(getattr(domain, "corners", np.zeros((0, 2))) if candidates is None else candidates, dtype=float)
+    points = np.asarray(corner_candidates(domain) if candidates is None else candidates, dtype=float)
     lo, hi = domain.bounds
     diameter = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo)))
     radius = 1e-6 * diameter
@@ -200,6 +233,6 @@ def corner_enrichment(spec: str, domain: AbstractDomain, n_coordinates: int) -> 
                                  f"with {n_coordinates} coordinates")
     corners = reentrant_corners(domain)
     if not corners:
-        raise ConfigurationError(f"enrichment={spec!r}: {domain!r} has no re-entrant corner (none of its polygons' "
-                                 "vertices has an interior angle above π); drop the option")
+        raise ConfigurationError(f"enrichment={spec!r}: {domain!r} has no re-entrant corner (no vertex or edge crossing of its "
+                                 "polygons and rectangles has an interior angle above π); drop the option")
     return CornerFunctions(corners, *parsed)

@@ -33,6 +33,14 @@ def test_corners_of_a_hole_an_l_shape_and_convex_domains():
     # a sharper corner: 2π - 2 atan(1/2) ≈ 1.70π
     (sharp,) = reentrant_corners(Polygon([(0, 0), (1, 0.5), (-1, 1), (-1, -1), (1, -0.5)]))
     assert sharp.angle == pytest.approx(2 * math.pi - 2 * math.atan(0.5), abs=1e-9)
+    # rectangles too, and the corners where a union's or difference's edges cross
+    assert sorted(c.vertex for c in reentrant_corners(Rectangle([0, 0], [1, 1]) - Rectangle([0.4, 0.4], [0.6, 0.6]))) \
+        == sorted(map(tuple, HOLE))
+    for shape in (Rectangle([0, 0], [2, 1]) | Rectangle([0, 0], [1, 2]), Rectangle([0, 0], [2, 2]) - Rectangle([1, 1], [3, 3])):
+        (crossing,) = reentrant_corners(shape)
+        assert crossing.vertex == (1.0, 1.0) and crossing.angle == pytest.approx(1.5 * math.pi, abs=1e-9)
+        assert not shape.contains(np.linspace(crossing.vertex, crossing.pair, 50)[1:]).any()  # the cut stays outside
+    assert reentrant_corners(Rectangle([0, 0], [1, 1]) - Disk((0.5, 0.5), 0.2)) == []  # a round hole: no corner
     assert reentrant_corners(Polygon(SQUARE)) == [] and reentrant_corners(Rectangle([0, 0], [1, 1]) | Disk((1, 0.5), 0.5)) == []
     with pytest.raises(ConfigurationError, match="2-D domains only"):
         from problems import Box
