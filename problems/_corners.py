@@ -45,6 +45,7 @@ from physopt import ConfigurationError
 
 from ._domain import AbstractDomain, Box
 from ._geometry import Polygon
+from ._mesh_domain import MeshDomain
 from ._set_operations import _SetOperation
 
 __all__ = ["Corner", "reentrant_corners", "corner_candidates", "CornerFunctions"]
@@ -104,6 +105,8 @@ def _edges(domain: AbstractDomain) -> np.ndarray:
         return np.concatenate([_edges(domain.first), _edges(domain.second)])
     if isinstance(domain, Polygon):
         return np.stack([domain.starts, domain.ends], axis=1)
+    if isinstance(domain, MeshDomain) and domain.dim == 2:  # its boundary segments
+        return domain.points[domain.facets]
     if isinstance(domain, Box):
         (x0, y0), (x1, y1) = domain.lo, domain.hi
         v = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], dtype=float)
@@ -112,19 +115,29 @@ def _edges(domain: AbstractDomain) -> np.ndarray:
 
 
 def corner_candidates(domain: AbstractDomain) -> np.ndarray:
-    """Points where a 2-D domain may have a corner: the ends of its polygons' and rectangles' edges and the
-    points where two of those edges cross (the corners a union or difference makes)."""
+    """Points where a 2-D domain may have a corner: the ends of the straight edges it is built from (its
+    polygons', rectangles' and boundary meshes' segments) where the boundary turns, and the points where two
+    of those edges cross (the corners a union or difference makes; checked for up to 2000 edges)."""
     edges = _edges(domain)
-    points = [edges.reshape(-1, 2)]
-    p, r = edges[:, 0], edges[:, 1] - edges[:, 0]
-    for i in range(len(edges) - 1):  # p_i + t r_i = p_j + u r_j, t and u in [0, 1]
-        q, s = p[i + 1:], r[i + 1:]
-        cross = r[i, 0] * s[:, 1] - r[i, 1] * s[:, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = ((q[:, 0] - p[i, 0]) * s[:, 1] - (q[:, 1] - p[i, 1]) * s[:, 0]) / cross
-            u = ((q[:, 0] - p[i, 0]) * r[i, 1] - (q[:, 1] - p[i, 1]) * r[i, 0]) / cross
-        hit = (np.abs(cross) > 1e-14) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
-        points.append(p[i] + t[hit, None] * r[i])
+    ends, index = np.unique(np.round(edges.reshape(-1, 2), 12), axis=0, return_inverse=True)
+    direction = (edges[:, 1] - edges[:, 0]) / np.linalg.norm(edges[:, 1] - edges[:, 0], axis=1, keepdims=True)
+    outgoing = np.concatenate([direction, -direction])  # from each end along its edge
+    owner = np.concatenate([index.reshape(-1, 2)[:, 0], index.reshape(-1, 2)[:, 1]])
+    straight = np.zeros(len(ends), dtype=bool)
+    for k in range(len(ends)):  # two edges meeting head on: a point of a straight boundary, not a corner
+        d = outgoing[owner == k]
+        straight[k] = len(d) == 2 and float(d[0] @ d[1]) < -1 + 1e-12
+    points = [ends[~straight]]
+    if len(edges) <= 2000:
+        p, r = edges[:, 0], edges[:, 1] - edges[:, 0]
+        for i in range(len(edges) - 1):  # p_i + t r_i = p_j + u r_j, t and u in [0, 1]
+            q, s = p[i + 1:], r[i + 1:]
+            cross = r[i, 0] * s[:, 1] - r[i, 1] * s[:, 0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = ((q[:, 0] - p[i, 0]) * s[:, 1] - (q[:, 1] - p[i, 1]) * s[:, 0]) / cross
+                u = ((q[:, 0] - p[i, 0]) * r[i, 1] - (q[:, 1] - p[i, 1]) * r[i, 0]) / cross
+            hit = (np.abs(cross) > 1e-14) & (t > 1e-12) & (t < 1 - 1e-12) & (u > 1e-12) & (u < 1 - 1e-12)
+            points.append(p[i] + t[hit, None] * r[i])
     return np.unique(np.round(np.concatenate(points), 12), axis=0)
 
 

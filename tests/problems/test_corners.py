@@ -41,6 +41,11 @@ def test_corners_of_a_hole_an_l_shape_and_convex_domains():
         assert crossing.vertex == (1.0, 1.0) and crossing.angle == pytest.approx(1.5 * math.pi, abs=1e-9)
         assert not shape.contains(np.linspace(crossing.vertex, crossing.pair, 50)[1:]).any()  # the cut stays outside
     assert reentrant_corners(Rectangle([0, 0], [1, 1]) - Disk((0.5, 0.5), 0.2)) == []  # a round hole: no corner
+    # a mesh domain: the turning points of its boundary segments (the library's L-shape mesh)
+    from problems._library.lshape import LShapePoisson
+    (mesh_corner,) = reentrant_corners(LShapePoisson.domain)
+    assert mesh_corner.vertex == (0.0, 0.0)  # its angle to 1e-7: the mesh's point location has a tolerance
+    assert mesh_corner.angle == pytest.approx(1.5 * math.pi, abs=1e-6)
     assert reentrant_corners(Polygon(SQUARE)) == [] and reentrant_corners(Rectangle([0, 0], [1, 1]) | Disk((1, 0.5), 0.5)) == []
     with pytest.raises(ConfigurationError, match="2-D domains only"):
         from problems import Box
