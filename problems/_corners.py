@@ -65,9 +65,11 @@ class Corner:
     pair: tuple[float, float]
 
 
-def _inside_arcs(domain: AbstractDomain, vertex: np.ndarray, radius: float, probes: int = 720) -> list[tuple[float, float]]:
+def _inside_arcs(domain: AbstractDomain, vertex: np.ndarray, radius: float, min_width: float = 0.0,
+                 probes: int = 720) -> list[tuple[float, float]]:
     """The arcs ``(start, end)`` of directions from ``vertex`` at ``radius`` that lie inside ``domain``,
-    their ends found by bisection to rounding (exact for straight edges)."""
+    their ends found by bisection to rounding (exact for straight edges); none if they span less than
+    ``min_width`` in all."""
     angles = np.arange(probes) * (2 * np.pi / probes)
 
     def inside(a):
@@ -75,7 +77,7 @@ def _inside_arcs(domain: AbstractDomain, vertex: np.ndarray, radius: float, prob
         return domain.contains(vertex + radius * np.column_stack([np.cos(a), np.sin(a)]), tol=0.0)
 
     flags = inside(angles)
-    if flags.all() or not flags.any():
+    if flags.all() or not flags.any() or (flags.sum() + 2) * (2 * np.pi / probes) < min_width:
         return []
 
     def crossing(lo, hi):  # inside(lo) != inside(hi): the direction of the edge between them
@@ -123,10 +125,14 @@ def corner_candidates(domain: AbstractDomain) -> np.ndarray:
     direction = (edges[:, 1] - edges[:, 0]) / np.linalg.norm(edges[:, 1] - edges[:, 0], axis=1, keepdims=True)
     outgoing = np.concatenate([direction, -direction])  # from each end along its edge
     owner = np.concatenate([index.reshape(-1, 2)[:, 0], index.reshape(-1, 2)[:, 1]])
+    # two edges meeting (nearly) head on: a point of a straight boundary, not a corner
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=len(ends))
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pair = counts == 2
+    d0, d1 = outgoing[order[first[pair]]], outgoing[order[first[pair] + 1]]
     straight = np.zeros(len(ends), dtype=bool)
-    for k in range(len(ends)):  # two edges meeting head on: a point of a straight boundary, not a corner
-        d = outgoing[owner == k]
-        straight[k] = len(d) == 2 and float(d[0] @ d[1]) < -1 + 1e-12
+    straight[pair] = (d0 * d1).sum(-1) < -math.cos(1e-6)
     points = [ends[~straight]]
     if len(edges) <= 2000:
         p, r = edges[:, 0], edges[:, 1] - edges[:, 0]
@@ -141,8 +147,9 @@ def corner_candidates(domain: AbstractDomain) -> np.ndarray:
     return np.unique(np.round(np.concatenate(points), 12), axis=0)
 
 
-def reentrant_corners(domain: AbstractDomain, candidates=None, tol: float = 1e-6) -> list[Corner]:
-    """The corners of a 2-D ``domain`` with an interior angle above π.
+def reentrant_corners(domain: AbstractDomain, candidates=None, min_angle: float = 1.05 * math.pi) -> list[Corner]:
+    """The corners of a 2-D ``domain`` with an interior angle of at least ``min_angle`` (default 189°: the
+    shallow turns of a curve drawn with segments, 40 or more per circle, are left out).
 
     ``candidates``: points to examine (default: :func:`corner_candidates`, the vertices of the
     domain's polygons and rectangles and the crossings of their edges). A candidate counts when the
@@ -156,12 +163,12 @@ def reentrant_corners(domain: AbstractDomain, candidates=None, tol: float = 1e-6
     radius = 1e-6 * diameter
     corners = []
     for vertex in points.reshape(-1, 2):
-        arcs = _inside_arcs(domain, vertex, radius)
+        arcs = _inside_arcs(domain, vertex, radius, min_angle)
         if len(arcs) != 1:
             continue
         start, end = arcs[0]
         angle = end - start
-        if angle <= np.pi * (1 + tol) or angle >= 2 * np.pi * (1 - tol):
+        if angle < min_angle or angle >= 2 * np.pi * (1 - 1e-9):
             continue
         bisector = start + angle + (2 * np.pi - angle) / 2  # of the excluded wedge
         direction = np.array([math.cos(bisector), math.sin(bisector)])

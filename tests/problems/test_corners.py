@@ -91,3 +91,12 @@ def test_enrichment_option_is_parsed_with_clear_errors():
             parse_enrichment(bad)
     with pytest.raises(ConfigurationError, match="no re-entrant corner"):
         CornerFunctions([])
+
+
+def test_a_circle_drawn_with_segments_has_no_corners():
+    """A hole meshed as a 64-gon turns by 5.6° at each vertex: not corners worth a singular function."""
+    t = np.linspace(0, 2 * np.pi, 65)[:-1]
+    circle = np.column_stack([0.5 + 0.2 * np.cos(t), 0.5 + 0.2 * np.sin(t)])
+    assert reentrant_corners(Polygon(SQUARE) - Polygon(circle)) == []
+    octagon = circle[::8]  # 45° turns: corners
+    assert len(reentrant_corners(Polygon(SQUARE) - Polygon(octagon))) == 8
