@@ -197,6 +197,7 @@ class CornerFunctions(torch.nn.Module):
         pair = torch.tensor([c.pair for c in corners], dtype=torch.float64)
         self.register_buffer("vertex", vertex)
         self.register_buffer("pair", pair)
+        self.register_buffer("offset", vertex - pair)  # z_k - c_k
         self.register_buffer("scale", torch.linalg.norm(vertex - pair, dim=1))
         self.register_buffer("exponent", torch.tensor([math.pi / c.angle for c in corners], dtype=torch.float64))
         self.register_buffer("phase", torch.tensor([c.angle / 2 for c in corners], dtype=torch.float64))
@@ -214,8 +215,8 @@ class CornerFunctions(torch.nn.Module):
         magnitude, angle = modulus[..., None] ** power, power * argument[..., None]
         p_re, p_im = magnitude * torch.cos(angle), magnitude * torch.sin(angle)
         # Q = 1 + p t, t = (z - z_k) / (z_k - c_k)
-        e = self.vertex - self.pair
-        e2 = (e * e).sum(-1)
+        e = self.offset
+        e2 = self.scale**2
         t_re, t_im = (a * e).sum(-1) / e2, (a[..., 1] * e[:, 0] - a[..., 0] * e[:, 1]) / e2
         q_re, q_im = 1 + power * t_re[..., None], power * t_im[..., None]
         if self.edges == "dirichlet":  # Im(PQ)
