@@ -127,7 +127,7 @@ def run_pinn(problem_name, budget, params, step_fit, error_every=10, carry_misfi
                   boundary_points=256, dtype="float64", damping=1e-3, error_every=error_every)
     trace = Trace()
     t0 = time.perf_counter()
-    solution = solver.solve([Budget(budget), trace])
+    solution = solver.solve([trace, Budget(budget)])  # trace first: the step that ends the budget is in the curve
     errors = solution.errors(final_points(problem))
     curve = [{"step": r["step"], "wall_s": r["wall_s"], "rel_l2_space_time": r["rel_l2"]} for r in trace.rows
              if r["rel_l2"] is not None]

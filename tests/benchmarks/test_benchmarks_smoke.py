@@ -98,9 +98,9 @@ def test_teng_benchmark_pinn_row_keeps_its_error_curve():
     """The PINN comparison row: stopped by its wall-time budget, its final-time error, and the space-time error
     against wall time every ``error_every`` steps (to read it at other budgets)."""
     row = load("teng").run_pinn("heat2d", 5.0, {"t_end": 0.1}, "lm", error_every=1)  # LM steps: ~0.8 s each
-    assert 5.0 <= row["wall_s"] < 60 and row["steps"] >= 2 and 0 < row["rel_l2_final"] < 1
-    curve = row["curve"]
-    assert len(curve) >= 2 and [c["step"] for c in curve] == list(range(1, len(curve) + 1))
+    assert 5.0 <= row["wall_s"] < 60 and row["steps"] >= 1 and 0 < row["rel_l2_final"] < 1
+    curve = row["curve"]  # every step, the one that used up the budget included (however slow the machine)
+    assert [c["step"] for c in curve] == list(range(1, row["steps"] + 1))
     assert all(0 < c["rel_l2_space_time"] < 1 for c in curve) and curve[-1]["wall_s"] <= row["wall_s"]
 
 
