@@ -22,10 +22,12 @@ Writes ``benchmarks/results/inverse.json`` (``--only``: replaces those problems'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import platform
+import random
 import time
 from pathlib import Path
 
@@ -59,8 +61,33 @@ def identify(problem: str, params: dict, options: dict) -> dict:
             "rel_l2": (solution.errors() or {}).get("rel_l2"), "unknowns": rows, "fields": fields}
 
 
+@contextlib.contextmanager
+def process_state_kept():
+    """Restore torch's default dtype and device and the torch, NumPy and ``random`` generators on exit.
+
+    DeepXDE sets them process-wide (``set_default_float``, ``set_random_seed``; on import, the CUDA device as
+    torch's default): without this, every later solve in the process ran in float64 with other seeds.
+    """
+    dtype, device = torch.get_default_dtype(), torch.get_default_device()
+    torch_rng, numpy_rng, python_rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_default_device(None if device == torch.device("cpu") else device)
+        torch.set_rng_state(torch_rng)
+        np.random.set_state(numpy_rng)
+        random.setstate(python_rng)
+
+
 def deepxde_lorenz(budget_s: float, samples: int = 100) -> dict:
-    """DeepXDE's Lorenz inverse example on our noiseless samples, Adam until ``budget_s`` seconds have passed."""
+    """DeepXDE's Lorenz inverse example on our noiseless samples, Adam until ``budget_s`` seconds have passed
+    (the process's torch defaults and random generators are left as they were)."""
+    with process_state_kept():
+        return _deepxde_lorenz(budget_s, samples)
+
+
+def _deepxde_lorenz(budget_s: float, samples: int) -> dict:
     os.environ.setdefault("DDE_BACKEND", "pytorch")
     import deepxde as dde
 

@@ -81,6 +81,18 @@ def _test_device(request, monkeypatch):
         torch.set_default_device(None)
 
 
+@pytest.fixture(autouse=True)
+def _default_dtype_kept():
+    """A test that leaves torch's default dtype changed fails (and it is put back): every later test would
+    otherwise run in it (DeepXDE's ``set_default_float`` once made seven later tests fail)."""
+    dtype = torch.get_default_dtype()
+    yield
+    leaked = torch.get_default_dtype()
+    if leaked != dtype:
+        torch.set_default_dtype(dtype)
+        pytest.fail(f"the test left torch's default dtype at {leaked} (was {dtype}); restore it when done")
+
+
 @pytest.fixture
 def device(request) -> torch.device:
     """The device under test (``--device``; CPU for ``cpu_only`` tests)."""
