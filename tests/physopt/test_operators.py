@@ -10,6 +10,7 @@ layouts, vmap, parameter gradients and derivative modes are tested in
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -140,6 +141,20 @@ def test_partial_matches_nested_autograd(n, out, index):
     got = partial(u, *index)(x)
     assert got.shape == out
     close(got, ref_nested(u, x, index))
+
+
+@pytest.mark.parametrize("out", [(5,), (2, 3)], ids=["out5", "out2x3"])
+def test_partial_of_a_many_output_field_takes_the_forward_path_and_matches_autograd(out):
+    """Up to REVERSE_OUTPUTS outputs the exact mode differentiates in reverse mode (the parametrised tests above);
+    beyond, by jvp: both give the nested autograd values."""
+    from physopt._derivative_mode import REVERSE_OUTPUTS
+
+    assert math.prod(out) > REVERSE_OUTPUTS
+    u, x = MLP(2, out), point(2, 8)
+    for index in ((0,), (1, 0), (1, 1, 0)):
+        got = partial(u, *index)(x)
+        assert got.shape == out
+        close(got, ref_nested(u, x, index))
 
 
 def test_partial_mixed_derivatives_commute():
