@@ -7,6 +7,10 @@ parameters (what one PINN loss evaluation costs), for three exact ways:
 - ``jacfwd(jacrev)``  forward-over-reverse Hessian, then the trace
 - ``jvp-basis``       one forward-mode JVP of the gradient per coordinate (vmapped)
 
+and the partial derivatives ∂u/∂x₀ and ∂²u/∂x₀² (what Burgers-type residuals take), with the backward
+pass, for physopt's exact mode (nested reverse mode for fields of up to 4 outputs) against nested
+forward mode (``jvp``, physopt's choice before), for one and three outputs.
+
 All in the same run, float64; ratios are relative to physopt's choice.
 Writes ``benchmarks/results/derivatives.json``.
 
@@ -24,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.func import jacfwd, jacrev, jvp, vmap
 
-from physopt import MLP, laplacian
+from physopt import MLP, laplacian, partial
 
 
 def _trace_of(hess_fn):
@@ -43,6 +47,49 @@ def _jvp_basis(u):
         return torch.diagonal(cols, dim1=-2, dim2=-1).sum(-1)
 
     return lap
+
+
+def _nested_jvp(u, order: int):
+    """∂^order u/∂x₀^order by nested forward mode."""
+    def d(f):
+        return lambda x: jvp(f, (x,), (torch.eye(x.shape[0], dtype=x.dtype)[0],))[1]
+
+    for _ in range(order):
+        u = d(u)
+    return u
+
+
+def partial_rows(cases, repeats: int) -> list[dict]:
+    """∂u/∂x₀ and ∂²u/∂x₀² plus the backward pass: physopt's exact mode against nested jvp."""
+    rows = []
+    for dim, width, depth, n in cases:
+        for outputs in (1, 3):
+            model = MLP(dim, outputs, width, depth).double()
+            X = torch.rand(n, dim, dtype=torch.float64)
+
+            def u(x):
+                out = model(x)
+                return out[0] if outputs == 1 else out
+
+            row = {"dim": dim, "width": width, "depth": depth, "points": n, "outputs": outputs, "seconds": {}}
+            for order in (1, 2):
+                variants = {f"physopt exact d{order}": partial(u, *([0] * order)), f"nested jvp d{order}": _nested_jvp(u, order)}
+                ref = vmap(variants[f"nested jvp d{order}"])(X)
+                for name, d in variants.items():
+                    assert torch.allclose(vmap(d)(X), ref, atol=1e-10), name
+
+                    def step(d=d):
+                        model.zero_grad()
+                        vmap(d)(X).pow(2).mean().backward()
+
+                    row["seconds"][name] = time_it(step, repeats)
+            row["jvp_over_physopt"] = {f"d{k}": row["seconds"][f"nested jvp d{k}"] / row["seconds"][f"physopt exact d{k}"]
+                                       for k in (1, 2)}
+            rows.append(row)
+            print(f"d={dim} {width}x{depth} N={n}, {outputs} output(s): " + ", ".join(
+                f"{k} {v * 1e3:.1f} ms" for k, v in row["seconds"].items())
+                + " (nested jvp / physopt: " + ", ".join(f"{k} {v:.2f}x" for k, v in row["jvp_over_physopt"].items()) + ")")
+    return rows
 
 
 def time_it(fn, repeats: int) -> float:
@@ -92,14 +139,16 @@ def main(argv=None):
         row["ratio_to_physopt"] = {k: v / base for k, v in row["seconds"].items()}
         rows.append(row)
         print(f"d={dim} {width}x{depth} N={n}: " + ", ".join(f"{k} {v * 1e3:.1f} ms ({v / base:.2f}x)" for k, v in row["seconds"].items()))
+    partials = partial_rows(cases[:2] if not args.quick else cases, repeats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {
-        "benchmark": "laplacian+backward under vmap, float64",
+        "benchmark": "laplacian+backward and partials+backward under vmap, float64",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "rows": rows,
+        "partials": partials,
     }
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

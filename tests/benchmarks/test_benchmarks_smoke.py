@@ -25,6 +25,8 @@ def test_derivatives_benchmark_quick(tmp_path):
     row = saved["rows"][0]
     assert set(row["seconds"]) == {"physopt exact (jacrev∘jacrev)", "jacfwd∘jacrev", "jvp-basis"}
     assert all(t > 0 for t in row["seconds"].values())
+    assert [r["outputs"] for r in saved["partials"]] == [1, 3]
+    assert all(set(r["jvp_over_physopt"]) == {"d1", "d2"} and min(r["seconds"].values()) > 0 for r in saved["partials"])
 
 
 def test_curvature_benchmark_quick(tmp_path):
