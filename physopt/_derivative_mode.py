@@ -3,10 +3,10 @@
 A problem never names a mode; the solver run selects one with
 :func:`derivative_mode`, and every operator (grad, laplacian, ...)
 asks :func:`current_derivative_mode` for the primitives it needs. "exact"
-(torch.func: reverse mode for first and second derivatives and, for fields
-with few outputs, for partials) is the default; "taylor" (:mod:`physopt._taylor_mode`:
-exact, forward Taylor mode) and "stde" (:mod:`physopt._stde`: stochastic Taylor
-derivative estimators) are further subclasses of :class:`AbstractDerivativeMode`.
+(torch.func reverse mode: Jacobians, Hessians and partials) is the default;
+"taylor" (:mod:`physopt._taylor_mode`: exact, forward Taylor mode) and "stde"
+(:mod:`physopt._stde`: stochastic Taylor derivative estimators) are further
+subclasses of :class:`AbstractDerivativeMode`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import contextvars
 from typing import Callable
 
 import torch
-from torch.func import jacrev, jvp, vjp, vmap
+from torch.func import jacrev, vjp
 
 from ._errors import ConfigurationError
 
@@ -115,11 +115,8 @@ def operator_matrix(A, k: int, like: torch.Tensor) -> torch.Tensor:
     return A
 
 
-REVERSE_OUTPUTS = 4  # ExactMode.directional: reverse mode up to this many outputs of the field
-
-
 class ExactMode(AbstractDerivativeMode):
-    """Exact derivatives on torch.func (reverse mode; forward mode for partials of many-output fields)."""
+    """Exact derivatives on torch.func (reverse mode)."""
 
     name = "exact"
 
@@ -132,25 +129,23 @@ class ExactMode(AbstractDerivativeMode):
         return jacrev(jacrev(u))
 
     def directional(self, u, v):
-        r""":math:`\nabla u \cdot v` in reverse mode (one vector–Jacobian product per output) for fields with at
-        most :data:`REVERSE_OUTPUTS` outputs, in forward mode (one jvp) for more.
+        r""":math:`J v` (:math:`J = \partial u/\partial x`) in reverse mode only: for a scalar field
+        :math:`\nabla u \cdot v` is one vector–Jacobian product; for a vector field :math:`J v` is the gradient
+        in :math:`w` of the linear map :math:`w \mapsto w^\top J v`, a second vector–Jacobian product.
 
-        Measured (torch 2.13, CPU, a 3 × 32 tanh MLP of (x, t), 300 points under vmap): ∂u/∂x 1.0 ms reverse
-        against 3.6 ms forward, ∂²u/∂x² 5.0 ms against 9.1 ms; three outputs 2.4 against 4.1 ms. Forward AD
-        gives the parameters zero tangents, and every ``add`` of one (a bias) runs through Python decompositions.
+        Forward AD (``jvp``) gives the parameters zero tangents, and in torch 2.13 on the CPU every ``add``
+        of one (a bias) then runs through Python decompositions. Measured with the backward pass to the
+        parameters (``benchmarks/derivatives.py``, 1024 points under vmap), nested jvp against this:
+        1.3–2.2× slower for ∂u/∂x and 1.7–2.1× for ∂²u/∂x² (scalar fields), 1.2–2.0× and 1.3–1.6× (three outputs).
         """
         def du(x):
             v_x = v.to(dtype=x.dtype, device=x.device)
             value, pull = vjp(u, x)
-            if value.numel() > REVERSE_OUTPUTS:
-                value, tangent = jvp(u, (x,), (v_x,))
-            elif value.numel() == 1:
+            if value.numel() == 1:
                 tangent = (pull(torch.ones_like(value))[0] @ v_x).reshape(value.shape)
             else:
-                rows = torch.eye(value.numel(), dtype=value.dtype, device=value.device).reshape(-1, *value.shape)
-                tangent = (vmap(pull)(rows)[0] @ v_x).reshape(value.shape)
-            # forward AD can promote a tangent past its primal: in torch 2.13, jvp of
-            # torch.sin(torch.pi * x[0]) at a float32 point gives a float64 tangent
+                _, pull_jv = vjp(lambda w: pull(w)[0] @ v_x, torch.zeros_like(value))
+                tangent = pull_jv(torch.ones((), dtype=x.dtype, device=x.device))[0]
             return tangent.to(value.dtype)
 
         return du
