@@ -74,15 +74,7 @@ def partial_rows(cases, repeats: int) -> list[dict]:
             row = {"dim": dim, "width": width, "depth": depth, "points": n, "outputs": outputs, "seconds": {}}
             for order in (1, 2):
                 variants = {f"physopt exact d{order}": partial(u, *([0] * order)), f"nested jvp d{order}": _nested_jvp(u, order)}
-                ref = vmap(variants[f"nested jvp d{order}"])(X)
-                for name, d in variants.items():
-                    assert torch.allclose(vmap(d)(X), ref, atol=1e-10), name
-
-                    def step(d=d):
-                        model.zero_grad()
-                        vmap(d)(X).pow(2).mean().backward()
-
-                    row["seconds"][name] = time_it(step, repeats)
+                row["seconds"].update(checked_times(model, variants, X, f"nested jvp d{order}", repeats))
             row["jvp_over_physopt"] = {f"d{k}": row["seconds"][f"nested jvp d{k}"] / row["seconds"][f"physopt exact d{k}"]
                                        for k in (1, 2)}
             rows.append(row)
@@ -90,6 +82,22 @@ def partial_rows(cases, repeats: int) -> list[dict]:
                 f"{k} {v * 1e3:.1f} ms" for k, v in row["seconds"].items())
                 + " (nested jvp / physopt: " + ", ".join(f"{k} {v:.2f}x" for k, v in row["jvp_over_physopt"].items()) + ")")
     return rows
+
+
+def checked_times(model, variants: dict, X: torch.Tensor, reference: str, repeats: int) -> dict[str, float]:
+    """Each variant's best time for its values at the points ``X`` (vmapped) and the backward pass of their
+    mean square to ``model``'s parameters, after checking its values against variant ``reference``'s."""
+    ref = vmap(variants[reference])(X)
+    seconds = {}
+    for name, fn in variants.items():
+        assert torch.allclose(vmap(fn)(X), ref, atol=1e-10), name
+
+        def step(fn=fn):
+            model.zero_grad()
+            vmap(fn)(X).pow(2).mean().backward()
+
+        seconds[name] = time_it(step, repeats)
+    return seconds
 
 
 def time_it(fn, repeats: int) -> float:
@@ -125,16 +133,8 @@ def main(argv=None):
             "jacfwd∘jacrev": _trace_of(jacfwd(jacrev(u))),
             "jvp-basis": _jvp_basis(u),
         }
-        ref = vmap(variants["jacfwd∘jacrev"])(X)
-        row = {"dim": dim, "width": width, "depth": depth, "points": n, "seconds": {}}
-        for name, lap in variants.items():
-            assert torch.allclose(vmap(lap)(X), ref, atol=1e-10), name
-
-            def step(lap=lap):
-                model.zero_grad()
-                vmap(lap)(X).pow(2).mean().backward()
-
-            row["seconds"][name] = time_it(step, repeats)
+        row = {"dim": dim, "width": width, "depth": depth, "points": n,
+               "seconds": checked_times(model, variants, X, "jacfwd∘jacrev", repeats)}
         base = row["seconds"]["physopt exact (jacrev∘jacrev)"]
         row["ratio_to_physopt"] = {k: v / base for k, v in row["seconds"].items()}
         rows.append(row)
